@@ -1,0 +1,330 @@
+"""Load and validate the site inventory (TOML).
+
+The inventory is the only user input that reaches a pattern, so it is checked strictly: every
+problem is collected (one line each, naming the file and the key path, e.g.
+``relay[1].addresses[0]``) and reported at once; nothing is rendered from an invalid inventory.
+
+Libraries, not hand-written parsers: ``tomllib`` reads the file, ``email_validator`` checks and
+IDNA-normalises mail domains, ``idna`` host names, ``ipaddress`` addresses and CIDR ranges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import email_validator
+import idna
+
+from .errors import InventoryError
+
+DSN_POLICIES = ("reject", "spamassassin")
+MAP_TYPES = ("pcre", "regexp")
+SCORE_POLICIES = ("block", "tag")
+
+POLICY_DEFAULTS: dict[str, Any] = {
+    "dsn": "reject",
+    "map_type": "pcre",
+    "scores": "block",
+}
+
+# Ranges wider than these are configuration mistakes, not relays: they would rescue bounces from
+# a large part of the Internet.
+MIN_PREFIX = {4: 16, 6: 32}
+
+# Documentation ranges (RFC 5737, RFC 3849) are not globally routable, but they are what examples
+# and tests are written with; every other non-global address is refused (see _address).
+_DOC_NETS = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")]
+
+_LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_GLOB_LABEL = re.compile(r"^[a-z0-9*?-]{1,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class Relay:
+    host: str  # ASCII, lower case; may contain * and ?
+    addresses: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @property
+    def is_glob(self) -> bool:
+        return "*" in self.host or "?" in self.host
+
+
+@dataclass(frozen=True)
+class Policy:
+    dsn: str = POLICY_DEFAULTS["dsn"]
+    map_type: str = POLICY_DEFAULTS["map_type"]
+    scores: str = POLICY_DEFAULTS["scores"]
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    sha256: str
+    domains: tuple[str, ...]
+    relays: tuple[Relay, ...]
+    mx_hosts: tuple[str, ...] = ()
+    policy: Policy = field(default_factory=Policy)
+
+    @property
+    def relay_hosts(self) -> tuple[str, ...]:
+        return tuple(r.host for r in self.relays)
+
+    @property
+    def relay_networks(self) -> tuple:
+        """All relay addresses and ranges, IPv4 first, each sorted."""
+        nets = {n for r in self.relays for n in r.addresses}
+        return tuple(sorted(nets, key=lambda n: (n.version, n.network_address, n.prefixlen)))
+
+
+class _Problems:
+    """Collects one line per problem, each naming the file and the key path."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.lines: list[str] = []
+
+    def add(self, key: str, what: str) -> None:
+        self.lines.append(f"{self.label}: {key}: {what}" if key else f"{self.label}: {what}")
+
+
+def _show(value: Any) -> str:
+    """A value as the user would recognise it, with control characters made visible."""
+    return repr(value) if isinstance(value, str) else repr(value)
+
+
+def _string(value: Any, key: str, problems: _Problems) -> str | None:
+    if not isinstance(value, str):
+        problems.add(key, f"expected a string, got {type(value).__name__} {_show(value)}")
+        return None
+    if _CONTROL.search(value):
+        problems.add(key, f"{_show(value)} contains a control character")
+        return None
+    if value != value.strip() or not value:
+        problems.add(key, f"{_show(value)} is empty or has surrounding white space")
+        return None
+    return value
+
+
+def _string_list(value: Any, key: str, problems: _Problems, *, required: bool) -> list[tuple[str, str]]:
+    """[(key path, string)] for a list of strings; problems for anything else."""
+    if not isinstance(value, list):
+        problems.add(key, f"expected a list of strings, got {type(value).__name__} {_show(value)}")
+        return []
+    if required and not value:
+        problems.add(key, "must list at least one entry")
+    out = []
+    for i, item in enumerate(value):
+        s = _string(item, f"{key}[{i}]", problems)
+        if s is not None:
+            out.append((f"{key}[{i}]", s))
+    return out
+
+
+def _table(value: Any, key: str, allowed: set[str], problems: _Problems) -> dict:
+    if not isinstance(value, dict):
+        problems.add(key, f"expected a table, got {type(value).__name__} {_show(value)}")
+        return {}
+    for k in sorted(set(value) - allowed):
+        problems.add(f"{key}.{k}", f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+    return value
+
+
+def _domain(value: str, key: str, problems: _Problems) -> str | None:
+    """A mail domain, checked by email-validator and returned in its ASCII (IDNA) form."""
+    try:
+        result = email_validator.validate_email(
+            f"postmaster@{value}", check_deliverability=False, allow_smtputf8=True
+        )
+    except email_validator.EmailNotValidError as exc:
+        problems.add(key, f"{_show(value)} is not a mail domain: {exc}")
+        return None
+    return result.ascii_domain.lower().rstrip(".")
+
+
+def _hostname(value: str, key: str, problems: _Problems, *, glob: bool) -> str | None:
+    """A host name (IDN accepted, returned as ASCII), or with glob=True a VBounce-style glob."""
+    name = value.lower().rstrip(".")
+    labels = name.split(".")
+    wild = [i for i, label in enumerate(labels) if "*" in label or "?" in label]
+    if wild and not glob:
+        problems.add(key, f"{_show(value)}: wildcards are not allowed here")
+        return None
+    if wild:
+        # The last two labels must be literal: `*`, `*.*`, `*.org` would match half the Internet.
+        if len(labels) < 3 or max(wild) >= len(labels) - 2:
+            problems.add(
+                key,
+                f"{_show(value)} is too broad: a glob must keep the last two labels literal "
+                "(e.g. 'smtp*.example.org')",
+            )
+            return None
+    out = []
+    for label in labels:
+        if "*" in label or "?" in label:
+            if not _GLOB_LABEL.match(label):
+                problems.add(key, f"{_show(value)} is not a host name or glob (label {label!r})")
+                return None
+            out.append(label)
+            continue
+        try:
+            ascii_label = idna.encode(label, uts46=True).decode("ascii") if label else ""
+        except idna.IDNAError:
+            ascii_label = ""
+        if not _LDH_LABEL.match(ascii_label):
+            problems.add(key, f"{_show(value)} is not a host name (label {label!r})")
+            return None
+        out.append(ascii_label)
+    if len(out) < 2:
+        problems.add(key, f"{_show(value)} is not a fully qualified host name")
+        return None
+    host = ".".join(out)
+    if len(host) > 253:
+        problems.add(key, f"{_show(value)} is longer than 253 characters")
+        return None
+    return host
+
+
+def _address(value: str, key: str, problems: _Problems):
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        if "has host bits set" in str(exc):
+            loose = ipaddress.ip_network(value, strict=False)
+            problems.add(key, f"{_show(value)} has host bits set (did you mean '{loose}'?)")
+        else:
+            problems.add(key, f"{_show(value)} is not an IP address or CIDR range")
+        return None
+    if net.prefixlen < MIN_PREFIX[net.version]:
+        problems.add(
+            key,
+            f"{_show(value)} is too broad: IPv{net.version} ranges must be /{MIN_PREFIX[net.version]} or narrower",
+        )
+        return None
+    documentation = any(net.subnet_of(d) for d in _DOC_NETS if d.version == net.version)
+    if not net.is_global and not documentation:
+        # Private, loopback, link-local...: every site's internal hops use these, so a quoted
+        # Received: line with one proves nothing about our relays.
+        problems.add(
+            key,
+            f"{_show(value)} is not a public address; list the address your relay uses on the Internet",
+        )
+        return None
+    return net
+
+
+def _load_toml(path: Path, label: str) -> tuple[dict, bytes]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InventoryError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InventoryError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InventoryError(f"{label}: invalid TOML: {exc}") from None
+    return data, raw
+
+
+def load(path: str | Path) -> Inventory:
+    """Read and validate an inventory; raise InventoryError listing every problem."""
+    path = Path(path)
+    label = str(path)
+    data, raw = _load_toml(path, label)
+    p = _Problems(label)
+
+    _table(data, "", {"site", "relay", "mx", "policy"}, p)
+    if p.lines:  # unknown top-level keys print as ".name": say it plainly
+        p.lines = [line.replace(f"{label}: .", f"{label}: ", 1) for line in p.lines]
+
+    # [site]
+    domains: list[str] = []
+    if "site" not in data:
+        p.add("site", "missing table [site] with domains = [...]")
+    else:
+        site = _table(data["site"], "site", {"domains"}, p)
+        if isinstance(site, dict):
+            if "domains" not in site:
+                p.add("site.domains", "missing: list the mail domains your users send from")
+            else:
+                for key, value in _string_list(site["domains"], "site.domains", p, required=True):
+                    d = _domain(value, key, p)
+                    if d is not None:
+                        domains.append(d)
+
+    # [[relay]]
+    relays: list[Relay] = []
+    if "relay" not in data:
+        p.add("relay", "missing: declare at least one [[relay]] with host = \"...\"")
+    elif not isinstance(data["relay"], list) or not all(isinstance(r, dict) for r in data["relay"]):
+        p.add("relay", "expected an array of tables: write each relay as [[relay]]")
+    elif not data["relay"]:
+        p.add("relay", "must declare at least one [[relay]]")
+    else:
+        for i, r in enumerate(data["relay"]):
+            key = f"relay[{i}]"
+            _table(r, key, {"host", "addresses"}, p)
+            host = None
+            if "host" not in r:
+                p.add(f"{key}.host", "missing: the relay's host name (or a glob with * and ?)")
+            else:
+                s = _string(r["host"], f"{key}.host", p)
+                if s is not None:
+                    host = _hostname(s, f"{key}.host", p, glob=True)
+            nets = []
+            for akey, value in _string_list(r.get("addresses", []), f"{key}.addresses", p, required=False):
+                net = _address(value, akey, p)
+                if net is not None:
+                    nets.append(net)
+            if host is not None:
+                nets = sorted(set(nets), key=lambda n: (n.version, n.network_address, n.prefixlen))
+                relays.append(Relay(host=host, addresses=tuple(nets)))
+
+    # [mx]
+    mx_hosts: list[str] = []
+    if "mx" in data:
+        mx = _table(data["mx"], "mx", {"hosts"}, p)
+        if isinstance(mx, dict) and "hosts" in mx:
+            for key, value in _string_list(mx["hosts"], "mx.hosts", p, required=False):
+                h = _hostname(value, key, p, glob=False)
+                if h is not None:
+                    mx_hosts.append(h)
+
+    # [policy]
+    policy_values = dict(POLICY_DEFAULTS)
+    if "policy" in data:
+        pol = _table(data["policy"], "policy", set(POLICY_DEFAULTS), p)
+        choices = {"dsn": DSN_POLICIES, "map_type": MAP_TYPES, "scores": SCORE_POLICIES}
+        for name, allowed in choices.items():
+            if isinstance(pol, dict) and name in pol:
+                value = pol[name]
+                if value not in allowed:
+                    p.add(f"policy.{name}", f"{_show(value)} is not one of: {', '.join(map(repr, allowed))}")
+                else:
+                    policy_values[name] = value
+
+    if p.lines:
+        raise InventoryError(p.lines)
+
+    # Order has no meaning in the inventory: sort, so that output depends on content only.
+    relays_by_host: dict[str, Relay] = {}
+    for r in relays:
+        prev = relays_by_host.get(r.host)
+        merged = tuple(sorted(set((prev.addresses if prev else ()) + r.addresses),
+                              key=lambda n: (n.version, n.network_address, n.prefixlen)))
+        relays_by_host[r.host] = Relay(r.host, merged)
+    return Inventory(
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        domains=tuple(sorted(set(domains))),
+        relays=tuple(relays_by_host[h] for h in sorted(relays_by_host)),
+        mx_hosts=tuple(sorted(set(mx_hosts))),
+        policy=Policy(**policy_values),
+    )

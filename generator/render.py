@@ -1,0 +1,136 @@
+"""Render an inventory through the templates into an output directory.
+
+One strict Jinja2 environment; every output file is rendered into a temporary directory, linted
+with the real tools, and only then moved into place, so that a failure leaves the previous output
+untouched. Output depends only on the inventory's content and bouncegen's version.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import jinja2
+
+import fnmatch
+
+from . import __version__, escape, lint, netpatterns
+from .errors import TemplateError
+from .inventory import Inventory
+from .resources import data_dir
+from .rules import Family, load_families
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str  # relative to the output directory
+    template: str
+    map_type: Callable[[Inventory], str] | None = None  # Postfix table type, for lint
+    when: Callable[[Inventory], bool] = lambda inv: True
+
+
+# The output contract (DESIGN.md, "Interfaces"): one template per file, in this order.
+OUTPUTS = (
+    Output("spamassassin/72_bouncegen.cf", "spamassassin/72_bouncegen.cf.j2"),
+    Output("postfix/header_checks", "postfix/header_checks.j2", map_type=lambda inv: inv.policy.map_type),
+    Output("postfix/body_checks", "postfix/body_checks.j2", map_type=lambda inv: inv.policy.map_type),
+    Output("postfix/null_sender", "postfix/null_sender.j2", map_type=lambda inv: "hash"),
+    Output("postfix/main.cf", "postfix/main.cf.j2"),
+)
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(escape.FILTERS)
+    env.filters["address_fragment"] = netpatterns.address_fragment
+    return env
+
+
+def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
+    return {
+        "inv": inv,
+        "policy": inv.policy,
+        "families": families,
+        "version": __version__,
+        "inventory_name": inv.path.name,
+        "sha256": inv.sha256,
+        "exact_relays": [r for r in inv.relays if not r.is_glob],
+        "glob_relays": [r for r in inv.relays if r.is_glob],
+        "ipv4_nets": [n for n in inv.relay_networks if n.version == 4],
+        "ipv6_nets": [n for n in inv.relay_networks if n.version == 6],
+        # Site domains that no relay or MX host is named as: a HELO with one of these is forged.
+        "helo_domains": [
+            d for d in inv.domains
+            if not any(fnmatch.fnmatchcase(d, h) for h in inv.relay_hosts + inv.mx_hosts)
+        ],
+    }
+
+
+def render_files(inv: Inventory, families: tuple[Family, ...] | None = None) -> dict[str, str]:
+    """{relative path: text} for every output that applies to this inventory."""
+    families = load_families() if families is None else families
+    env = environment()
+    ctx = context(inv, families)
+    files = {}
+    for out in OUTPUTS:
+        if not out.when(inv):
+            continue
+        try:
+            files[out.path] = env.get_template(out.template).render(ctx, output_path=out.path)
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"template {out.template}: {exc.message}") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"template {out.template}: {exc}") from None
+    return files
+
+
+def map_types(inv: Inventory) -> dict[str, str]:
+    return {Path(o.path).name: o.map_type(inv) for o in OUTPUTS if o.map_type and o.when(inv)}
+
+
+def write_tree(files: dict[str, str], root: Path) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _replace_dir(new: Path, dest: Path) -> None:
+    """Put ``new`` in place of ``dest`` with renames, so that dest is never half-written."""
+    staged = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
+    shutil.rmtree(staged)
+    shutil.copytree(new, staged)
+    old = None
+    if dest.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+        os.rmdir(old)
+        os.rename(dest, old)
+    os.rename(staged, dest)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def render(inv: Inventory, out_dir: Path, *, require_tools: bool = False, do_lint: bool = True) -> tuple[list[str], list[str]]:
+    """Render, lint, move into place. Returns (written relative paths, notes)."""
+    files = render_files(inv)
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bouncegen-render-") as tmp:
+        stage = Path(tmp)
+        write_tree(files, stage)
+        if do_lint:
+            notes = lint.lint(stage, map_types(inv), require_tools=require_tools)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for sub in sorted({Path(rel).parts[0] for rel in files}):
+            _replace_dir(stage / sub, out_dir / sub)
+    return sorted(files), notes

@@ -1,0 +1,134 @@
+"""Load the rule families of rules/*.toml: detection knowledge as data.
+
+Each file is one family (bounces, challenge-response, auto-replies, virus notices, ...): a
+``[family]`` table and ``[[rule]]`` entries in SpamAssassin's terms. The loader checks what
+SpamAssassin would only half-check (name length, describe length, sub-rules never scored, every
+rule carrying a source note and its own ok/fail strings) and names file and rule in each error.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RuleDataError
+from .resources import data_dir
+
+RULE_TYPES = ("header", "body", "rawbody", "full", "uri", "meta", "mimeheader")
+_NAME = re.compile(r"^(__)?[A-Z][A-Z0-9_]*$")
+MAX_NAME = 22
+MAX_DESCRIBE = 50
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    type: str
+    test: str  # the rule text after the type keyword, as SpamAssassin reads it
+    source: str
+    describe: str = ""
+    tflags: str = ""
+    ok: tuple[str, ...] = ()
+    fail: tuple[str, ...] = ()
+    scores: tuple[tuple[str, float], ...] = ()  # (policy.scores value, points) for scored rules
+
+    @property
+    def is_sub(self) -> bool:
+        return self.name.startswith("__")
+
+    def score(self, policy: str) -> float | None:
+        return dict(self.scores).get(policy)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    title: str
+    order: int
+    note: str
+    rules: tuple[Rule, ...]
+    path: Path
+
+
+_RULE_KEYS = {"name", "type", "test", "source", "describe", "tflags", "ok", "fail", "score"}
+_FAMILY_KEYS = {"name", "title", "order", "note"}
+
+
+def _load_family(path: Path) -> Family:
+    label = path.name
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RuleDataError(f"{label}: {exc}") from None
+    problems: list[str] = []
+    fam = data.get("family", {})
+    for k in sorted(set(data) - {"family", "rule"}):
+        problems.append(f"{label}: {k}: unknown key")
+    for k in sorted(set(fam) - _FAMILY_KEYS):
+        problems.append(f"{label}: family.{k}: unknown key")
+    rules = []
+    for i, r in enumerate(data.get("rule", [])):
+        name = r.get("name", f"rule[{i}]")
+        where = f"{label}: {name}"
+        for k in sorted(set(r) - _RULE_KEYS):
+            problems.append(f"{where}: {k}: unknown key")
+        if not _NAME.match(str(name)) or len(name) > MAX_NAME:
+            problems.append(f"{where}: name must be upper-case, at most {MAX_NAME} characters")
+        if r.get("type") not in RULE_TYPES:
+            problems.append(f"{where}: type must be one of {', '.join(RULE_TYPES)}")
+        if not r.get("test"):
+            problems.append(f"{where}: test is missing")
+        if not r.get("source"):
+            problems.append(f"{where}: source is missing: say where the matched text comes from")
+        describe = r.get("describe", "")
+        if len(describe) > MAX_DESCRIBE:
+            problems.append(f"{where}: describe is longer than {MAX_DESCRIBE} characters")
+        score = r.get("score", {})
+        if str(name).startswith("__"):
+            if score or describe:
+                problems.append(f"{where}: a __sub-rule has no score and no describe")
+        elif not describe:
+            problems.append(f"{where}: a scored rule needs a describe")
+        if r.get("type") != "meta" and not r.get("ok") and not str(name).startswith("__BG_RELAY"):
+            problems.append(f"{where}: needs ok strings (text the rule must hit)")
+        rules.append(
+            Rule(
+                name=str(name),
+                type=str(r.get("type")),
+                test=str(r.get("test", "")).strip(),
+                source=str(r.get("source", "")),
+                describe=describe,
+                tflags=str(r.get("tflags", "")),
+                ok=tuple(r.get("ok", ())),
+                fail=tuple(r.get("fail", ())),
+                scores=tuple(sorted((str(k), float(v)) for k, v in score.items())),
+            )
+        )
+    if problems:
+        raise RuleDataError(problems)
+    return Family(
+        name=str(fam.get("name", path.stem)),
+        title=str(fam.get("title", path.stem)),
+        order=int(fam.get("order", 50)),
+        note=str(fam.get("note", "")).strip(),
+        rules=tuple(rules),
+        path=path,
+    )
+
+
+def load_families(directory: Path | None = None) -> tuple[Family, ...]:
+    """All families, in their declared order; rule names must be unique across families."""
+    directory = directory or data_dir("rules")
+    families = sorted((_load_family(p) for p in sorted(directory.glob("*.toml"))), key=lambda f: (f.order, f.name))
+    seen: dict[str, str] = {}
+    problems = []
+    for fam in families:
+        for rule in fam.rules:
+            if rule.name in seen:
+                problems.append(f"{fam.path.name}: {rule.name}: also defined in {seen[rule.name]}")
+            seen[rule.name] = fam.path.name
+    if problems:
+        raise RuleDataError(problems)
+    return tuple(families)
