@@ -56,6 +56,7 @@ class V:
 
 def amavis(v: V, note: str, *, kind="virus") -> str:
     ref = f"{RNG.randrange(10000, 99999)}-{RNG.randrange(1, 20):02d}"
+    log_id = f"{ref}/{hexid(12)}"
     if kind == "virus":
         subj, what = f"VIRUS ({v.malware}) IN MAIL FROM YOU", f"    virus: {v.malware}"
     elif kind == "banned":
@@ -63,7 +64,7 @@ def amavis(v: V, note: str, *, kind="virus") -> str:
     else:
         subj, what = "SPAM FROM YOU", f"    spam, score {RNG.randrange(12, 40)}.{RNG.randrange(10)} (5.0)"
     text = (f"Our content checker found\n{what}\nin an email presumably from you <{v.sender}>\nto the following "
-            f"recipient:\n-> {v.rcpt}\n\nOur internal reference code for your message is {ref}/{hexid(12)}\n\n"
+            f"recipient:\n-> {v.rcpt}\n\nOur internal reference code for your message is {log_id}\n\n"
             f"First upstream SMTP client IP address: [{v.client()}]\n\nAccording to a 'Received:' trace, the message "
             f"apparently originated at: [{v.client()}]\n\nReturn-Path: <{v.sender}>\nFrom: {display(v.sender)}\n"
             f"Message-ID: {v.mid}\nSubject: {v.subject}\n\nDelivery of the email was stopped!\n\n"
@@ -72,7 +73,7 @@ def amavis(v: V, note: str, *, kind="virus") -> str:
     dsn = (f"Reporting-MTA: dns; {v.host}\nReceived-From-MTA: smtp; {v.host} ([{v.ip}])\nArrival-Date: {rfc(v.t_orig)}\n\n"
            f"Original-Recipient: rfc822;{v.rcpt}\nFinal-Recipient: rfc822;{v.rcpt}\nAction: failed\nStatus: 5.7.0\n"
            f"Diagnostic-Code: smtp; 554 5.7.0 Reject, id={ref} - {'INFECTED: ' + v.malware if kind == 'virus' else kind.upper()}\n"
-           f"Last-Attempt-Date: {rfc(v.t)}\nFinal-Log-ID: {ref}/{hexid(12)}\n")
+           f"Last-Attempt-Date: {rfc(v.t)}\nFinal-Log-ID: {log_id}\n")
     parts = [part("Content-Type: text/plain; charset=UTF-8\nContent-Disposition: inline\nContent-Transfer-Encoding: 7bit", text),
              part("Content-Type: message/delivery-status; name=\"dsn_status\"\nContent-Disposition: inline; filename=\"dsn_status\"\n"
                   "Content-Description: Delivery error report", dsn),
