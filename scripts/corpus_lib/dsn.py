@@ -102,13 +102,22 @@ def postfix(s: Spec, *, kind: str = "local") -> str:
         human = f"<{s.rcpt}>: connect to {remote or 'mx.' + s.rcpt.split('@')[1]}[203.0.113.121]:25: Connection timed out"
         diag_line = f"Diagnostic-Code: X-Postfix; {human.split(': ', 1)[1]}"
         action = "delayed\nWill-Retry-Until: " + rfc_name(later(s.t, 4 * 86400))
+    if kind == "success":
+        subject = "Successful Mail Delivery Report"
+        intro = ("Your message was successfully delivered to the destination(s)\nlisted below. If the message was "
+                 "delivered to mailbox you will\nreceive no further notifications. Otherwise you may still receive "
+                 "notifications\nof mail delivery errors from other systems.")
+        rhost = f"mx.{s.rcpt.split('@')[1]}"
+        human = f"<{s.rcpt}>: delivery via {rhost}[203.0.113.{RNG.randrange(100, 130)}]:25: 250 2.0.0 Ok: queued as {qid_postfix()}"
+        diag_line = f"Remote-MTA: dns; {rhost}\nDiagnostic-Code: smtp; 250 2.0.0 Ok"
+        action = "relayed"
     report_type = "global-delivery-status" if kind == "global" else "delivery-status"
     text = f"This is the mail system at host {s.host}.\n\n{intro}\n\n                   The mail system\n\n{human}\n"
     dsn = (f"Reporting-MTA: dns; {s.host}\nX-Postfix-Queue-ID: {q}\nX-Postfix-Sender: rfc822; {s.sender}\n"
            f"Arrival-Date: {arrival}\n\nFinal-Recipient: rfc822; {s.rcpt}\nOriginal-Recipient: rfc822;{s.rcpt}\n"
-           f"Action: {action}\nStatus: {'4.4.1' if kind == 'delay' else s.status}\n{diag_line}\n")
-    if kind == "delay":
-        label = "Undelivered Message Headers"
+           f"Action: {action}\nStatus: {'4.4.1' if kind == 'delay' else '2.0.0' if kind == 'success' else s.status}\n{diag_line}\n")
+    if kind in ("delay", "success"):
+        label = "Message Headers" if kind == "success" else "Undelivered Message Headers"
         s.attach = "headers" if s.attach == "rfc822" else s.attach
     else:
         label = "Undelivered Message" if s.attach == "rfc822" else "Undelivered Message Headers"

@@ -48,16 +48,18 @@ PEOPLE = {
 
 class R:
     def __init__(self, legit: bool, lang: str, *, irt: str = "ours", mode="return-path", env_sender: str = "",
-                 hop_kind: str | None = None):
+                 hop_kind: str | None = None, sender: str | None = None):
         self.legit, self.lang = legit, lang
         self.t = when(2)
-        self.sender = RNG.choice(USERS)
+        self.sender = sender or RNG.choice(USERS)
+        self.refs_only = irt == "ours-refs-only"
         self.name, self.me = PEOPLE[lang]
         self.dom = self.me.split("@")[1]
         self.subject, self.body = RNG.choice(LEGIT if legit else SPAM)
         ourdom = self.sender.split("@")[1]
         self.mid = {
             "ours": msgid(ourdom),
+            "ours-refs-only": msgid(ourdom),
             "ours-relay": msgid("smtp1.out.example.org"),
             "ours-upper": msgid(ourdom.upper()),
             "spam": msgid("dsl-203-0-113-77.dyn.isp.test"),
@@ -75,6 +77,8 @@ class R:
     def threading(self, refs: bool = True) -> str:
         if not self.mid:
             return ""
+        if self.refs_only:   # no In-Reply-To; ours is the last of several References
+            return f"References: {msgid('list.partner.test')}\n {msgid('partner.test')}\n {self.mid}\n"
         return f"In-Reply-To: {self.mid}\n" + (f"References: {self.mid}\n" if refs else "")
 
 
@@ -154,11 +158,34 @@ def gmail_vacation(r: R, note: str, *, subject: str) -> str:
     return mail(note, head, multipart(alt, parts))
 
 
+def zimbra(r: R, note: str) -> str:
+    head = (f"{r.top}\nDate: {rfc(r.t)}\nFrom: {r.name} <{r.me}>\nTo: {r.sender}\nMessage-ID: <{hexid(10)}.{RNG.randrange(100, 999)}.{RNG.randrange(10**12, 10**13)}.JavaMail.zimbra@{r.dom}>\n"
+            f"{r.threading()}Subject: {OOO[r.lang][1]}: {r.subject}\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+            f"Content-Transfer-Encoding: 7bit\nAuto-Submitted: auto-replied (zimbra; vacation)\nPrecedence: bulk\n"
+            f"X-Mailer: Zimbra 10.1.2_GA_4518")
+    return mail(note, head, r.text)
+
+
+def helpdesk_ack(r: R, note: str) -> str:
+    """A ticket system's automatic acknowledgement: a new ticket for every incoming mail."""
+    n = RNG.randrange(100000, 999999)
+    body = (f"Dear customer,\n\nthank you for contacting us. Your request has been received and a ticket has been\n"
+            f"created: #{n}. One of our agents will answer within one working day.\n\nPlease keep [Ticket #{n}] in the "
+            f"subject of any further mail about this request.\n\nYour message:\n  Subject: {r.subject}\n\n-- \n"
+            f"Customer Care, {r.dom}\n")
+    head = (f"{r.top}\nDate: {rfc(r.t)}\nFrom: Customer Care <care@{r.dom}>\nTo: {r.sender}\n"
+            f"Subject: [Ticket #{n}] Re: {r.subject}\nMessage-ID: <ticket-{n}-{hexid(8)}@{r.dom}>\n{r.threading()}"
+            f"Auto-Submitted: auto-replied\nX-Autoreply: yes\nX-Helpdesk-Ticket: {n}\nMIME-Version: 1.0\n"
+            f"Content-Type: text/plain; charset=utf-8")
+    return mail(note, head, body)
+
+
 def samples():
     out = []
 
-    def add(name, fn, note, legit, lang, *, irt="spam", mode="return-path", env="", hop=None, crlf=False, **kw):
-        r = R(legit, lang, irt=irt, mode=mode, env_sender=env, hop_kind=hop)
+    def add(name, fn, note, legit, lang, *, irt="spam", mode="return-path", env="", hop=None, crlf=False, sender=None,
+            **kw):
+        r = R(legit, lang, irt=irt, mode=mode, env_sender=env, hop_kind=hop, sender=sender)
         folder = "legit/autoreply" if legit else "backscatter/autoreply"
         out.append((f"{folder}/{name}.eml", fn(r, note, **kw), crlf))
 
@@ -204,6 +231,11 @@ def samples():
     add("gmail-vacation-it", gmail_vacation, "Gmail vacation responder in Italian.", False, "it",
         subject="Fuori ufficio fino al 1° dicembre", irt="none")
 
+    add("zimbra-vacation-nl", zimbra, "Zimbra vacation reply (Auto-Submitted: auto-replied (zimbra; vacation)), Dutch.",
+        False, "nl")
+    add("helpdesk-ticket-ack", helpdesk_ack, "Ticket-system acknowledgement opening a ticket for a spam.", False, "en",
+        mode="x-envelope")
+
     # ---------------- legit: answers to mail we really sent ----------------
     add("outlook-automatic-reply-irt-example-org", outlook, "Exchange OOF; In-Reply-To/References name our Message-ID.",
         True, "en", irt="ours")
@@ -229,4 +261,10 @@ def samples():
         irt="ours", subject="Ausente do escritório")
     add("plain-afwezig-irt-ours-nl", plain_ooo, "No marker headers; Dutch 'Afwezig', In-Reply-To ours.", True, "nl",
         irt="ours", subject="Afwezig", env="p.devries@bedrijf.test")
+    add("zimbra-vacation-references-only", zimbra, "Zimbra vacation; no In-Reply-To, ours is the last References ID.",
+        True, "nl", irt="ours-refs-only")
+    add("helpdesk-ticket-ack-irt-example-net", helpdesk_ack, "Ticket acknowledgement answering mail from @example.net.",
+        True, "en", irt="ours", sender="carol@example.net")
+    add("outlook-automatic-reply-irt-example-net", outlook, "Exchange OOF answering our @example.net message.",
+        True, "es", irt="ours", sender="ines.costa@example.net")
     return out

@@ -168,6 +168,13 @@ def samples():
          mode="x-envelope", builder_kw={"product": "Kerio"}, rcpt="boss@office-kerio.test"))
     B(bs(dsn.sieve_reject, "sieve-reject-mdn-deleted", "Sieve reject (RFC 5429): an MDN 'deleted' - a bounce, not a receipt.",
          "imap.univ.test", "203.0.113.124", "zombie", rcpt="prof.x@univ.test"))
+    B(bs(dsn.postfix, "postfix-mailbox-full-552", "Postfix remote bounce 552 5.2.2 mailbox full; spam from a zombie.",
+         "mx.univ.test", "203.0.113.122", "zombie-exim", builder_kw={"kind": "remote"}, status="5.2.2",
+         diag="552 5.2.2 <{r}>: Mailbox full; quota exceeded".replace("{r}", "student7@univ.test"), rcpt="student7@univ.test"))
+    B(bs(dsn.exim, "exim-retry-timeout", "Exim bounce after retry timeout; X-Envelope-From <> and Return-Path both.",
+         "relay.kunden.test", "198.51.100.44", "botnet-2hops", mode="both", diag="retry timeout exceeded", status="4.0.0"))
+    B(bs(dsn.sendmail, "sendmail-milter-view", "Sendmail bounce as a milter sees it: X-Envelope-From: <> only.",
+         "mail.bouncer.test", "203.0.113.20", "zombie-sendmail", mode="x-envelope", crlf=True))
     B(bs(dsn.postfix, "postfix-mx2-received", "Backscatter arriving at our second MX (mx2.example.org).",
          "mx.remote.example.com", "203.0.113.10", "lookalike-prefix", mx="mx2.example.org", attach="headers"))
 
@@ -195,6 +202,8 @@ def samples():
       "mx.univ.test", "203.0.113.122", "smtp1-name", builder_kw={"kind": "global"})
     L(dsn.postfix, "postfix-headers-base64-smtp2", "text/rfc822-headers sent base64-encoded; hop from smtp2.",
       "mail.bouncer.test", "203.0.113.20", "smtp2-name", attach="headers-b64")
+    L(dsn.postfix, "postfix-success-dsn-relayed", "NOTIFY=SUCCESS report (Action: relayed) for mail we sent via smtp1.",
+      "mx.remote.example.com", "203.0.113.10", "smtp1-name", builder_kw={"kind": "success"})
     L(dsn.postfix, "postfix-bounce-made-on-our-relay", "Our own relay bounced it: only the 'by smtp1.out.example.org' hop.",
       "smtp1.out.example.org", "192.0.2.25", "by-only", by="smtp1.out.example.org", builder_kw={"kind": "remote"},
       rcpt="old.contact@remote.example.com")
