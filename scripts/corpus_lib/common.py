@@ -199,7 +199,7 @@ def hop_gmail(helo: str, ip: str, t, rcpt: str) -> str:
     return (f"Received: from {helo} ({helo}. [{ip}])\n        by mx.google.test with ESMTPS id "
             f"{_rand(string.ascii_lowercase + string.digits, 22)}.{RNG.randrange(100, 999)}.2026.11.{t.day:02d}.{RNG.randrange(10, 99)}\n"
             f"        for <{rcpt}>\n        (version=TLS1_3 cipher=TLS_AES_256_GCM_SHA384 bits=256/256);\n"
-            f"        {t.astimezone(dt.timezone.utc).strftime('%a, %d %b %Y %H:%M:%S -0800 (PST)')}")
+            f"        {t.astimezone(dt.timezone(dt.timedelta(hours=-8))).strftime('%a, %d %b %Y %H:%M:%S -0800 (PST)')}")
 
 
 # --- top-level envelope as our MX receives it --------------------------------------------------

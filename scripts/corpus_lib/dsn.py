@@ -7,10 +7,14 @@ backscatter (foreign hops) and the legitimate bounces (genuine hops from our rel
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from .common import (RNG, b64, boundary, display, exim_id, hexid, inbound, later, mail, msgid, multipart,
                      original, part, qid_postfix, qid_sendmail, qp, rfc, rfc_name)
+
+
+PST = dt.timezone(dt.timedelta(hours=-8))
 
 
 @dataclass
@@ -329,7 +333,7 @@ def gmail(s: Spec, *, blocked: bool = False) -> str:
            f"{s.orig_mid or '<none>'}\n\nFinal-Recipient: rfc822; {s.rcpt}\nAction: failed\nStatus: {'5.7.0' if blocked else '5.1.1'}\n"
            f"Remote-MTA: dns; mx.{s.rcpt.split('@')[1]}. (203.0.113.{RNG.randrange(200, 220)}, the server for the domain "
            f"{s.rcpt.split('@')[1]}.)\nDiagnostic-Code: smtp; {resp.splitlines()[0]}\nLast-Attempt-Date: "
-           f"{s.t.strftime('%a, %d %b %Y %H:%M:%S -0800 (PST)')}\n")
+           f"{s.t.astimezone(PST).strftime('%a, %d %b %Y %H:%M:%S -0800 (PST)')}\n")
     parts = [part(f"Content-Type: multipart/related; boundary=\"{alt[:20]}\"",
                   multipart(alt[:20], [part(f"Content-Type: multipart/alternative; boundary=\"{alt}\"", inner)])),
              part("Content-Type: message/delivery-status", dsn), returned_part(s, desc=False)]
@@ -337,7 +341,7 @@ def gmail(s: Spec, *, blocked: bool = False) -> str:
             f"From: Mail Delivery Subsystem <mailer-daemon@googlemail.test>\nTo: {s.sender}\n"
             f"Subject: Delivery Status Notification (Failure)\nReferences: {s.orig_mid or '<' + hexid(12) + '@spamhost.test>'}\n"
             f"In-Reply-To: {s.orig_mid or '<' + hexid(12) + '@spamhost.test>'}\nMessage-ID: <{hexid(24)}.{hexid(8)}@mx.google.test>\n"
-            f"Date: {s.t.strftime('%a, %d %b %Y %H:%M:%S -0800 (PST)')}\nMIME-Version: 1.0\n"
+            f"Date: {s.t.astimezone(PST).strftime('%a, %d %b %Y %H:%M:%S -0800 (PST)')}\nMIME-Version: 1.0\n"
             f"Content-Type: multipart/report; boundary=\"{bnd}\"; report-type=delivery-status")
     return mail(s.note, head, multipart(bnd, parts))
 

@@ -11,7 +11,7 @@ import gzip
 import io
 import zipfile
 
-from .common import (RNG, b64, display, hexid, hop_exim, hop_postfix, inbound, later, mail, msgid, multipart,
+from .common import (RNG, qid_postfix, rfc_name, b64, display, hexid, hop_exim, hop_postfix, inbound, later, mail, msgid, multipart,
                      original, part, qp, rfc, when)
 from .hops import foreign, genuine
 from . import dsn as dsnmod
@@ -26,6 +26,12 @@ def strip_note(text: str) -> str:
     while lines[i][:1] in (" ", "\t"):
         i += 1
     return "\n".join(lines[i:])
+
+
+def local_pickup(mx: str, sender: str, t) -> str:
+    """Mail submitted on the MX itself (cron, logwatch): Postfix's pickup writes 'from userid'."""
+    return (f"Return-Path: <{sender}>\nReceived: by {mx} (Postfix, from userid 0)\n\tid {qid_postfix()}; "
+            f"{rfc_name(t)}")
 
 
 def top(host, ip, rcpt, t, sender, **kw):
@@ -414,7 +420,7 @@ def samples():
         for h, m, s, u in [(1, 12, 3, "old.user"), (2, 44, 51, "webmaster"), (3, 3, 9, "jdoe"), (4, 31, 40, "sales2"),
                            (5, 2, 17, "admin1")])
     add("cron-bounce-report-550", plain(
-        f"{top('mx1.example.org', '192.0.2.53', 'postmaster@example.org', t, 'root@mx1.example.org', extra_hops=[])}\n"
+        f"{local_pickup('mx1.example.org', 'root@mx1.example.org', t)}\n"
         f"From: root@mx1.example.org (Cron Daemon)\nTo: postmaster@example.org\n"
         f"Subject: Cron <root@mx1> /usr/local/bin/rejected-recipients --since yesterday\nDate: {rfc(t)}\n"
         f"Message-ID: <{t.strftime('%Y%m%d%H%M%S')}.{hexid(6).upper()}@mx1.example.org>\nX-Cron-Env: <SHELL=/bin/sh>\n"
@@ -424,7 +430,7 @@ def samples():
         "Cron mail from our MX full of '550 5.1.1' and from=<> log lines.", ctype="text/plain; charset=us-ascii", cte="7bit"))
     t = when(9)
     add("logwatch-postfix-section", plain(
-        f"{top('mx2.example.org', '192.0.2.54', 'postmaster@example.org', t, 'logwatch@mx2.example.org')}\n"
+        f"{local_pickup('mx2.example.org', 'logwatch@mx2.example.org', t)}\n"
         f"From: logwatch@mx2.example.org\nTo: postmaster@example.org\nSubject: Logwatch for mx2.example.org (Linux)\n"
         f"Date: {rfc(t)}\nMessage-ID: <{hexid(16)}@mx2.example.org>\nAuto-Submitted: auto-generated",
         " ################### Logwatch 7.10 (07/22/23) ####################\n        Processing Initiated: "
