@@ -148,9 +148,13 @@ def hop_postfix_by(client_helo: str, client_ip: str, by: str, t, *, rcpt=None) -
 
 def hop_exim(helo: str, ip: str, by: str, t, *, rdns: str | None = None, sender: str | None = None,
              rcpt: str | None = None, port: int | None = None) -> str:
+    # Exim's $sender_rcvhost: a verified host name, then ([ip]:port) and helo= only when the HELO
+    # differs; without a host name, [ip] then (port=... helo=...).
     port = port or RNG.randrange(32768, 60999)
-    addr = f"[{ip}]:{port}"
-    head = f"from {rdns} ({addr} helo={helo})" if rdns else f"from {addr} (helo={helo})"
+    if rdns:
+        head = f"from {rdns} ([{ip}]:{port})" if helo.lower() == rdns.lower() else f"from {rdns} ([{ip}]:{port} helo={helo})"
+    else:
+        head = f"from [{ip}] (port={port} helo={helo})"
     s = f"Received: {head}\n\tby {by} with esmtps  (TLS1.3) tls TLS_AES_256_GCM_SHA384\n\t(Exim 4.97)"
     if sender:
         s += f"\n\t(envelope-from <{sender}>)"

@@ -39,9 +39,10 @@ def genuine(kind: str, by: str, t, *, rcpt: str | None = None, internal: bool = 
         hops.append(hop_postfix("[198.51.100.13]", "unknown", "198.51.100.13", by, t, rcpt=rcpt))
     elif kind == "smtp2-range-exim":
         hops.append(hop_exim("outbound-node3", "198.51.100.3", by, t, rcpt=rcpt))
-    elif kind == "exim-helo":         # Exim's '(helo=...)' form, rDNS given
-        hops.append(hop_exim("smtp1.out.example.org", "192.0.2.25", by, t, rdns="smtp1.out.example.org",
-                             sender=None, rcpt=rcpt))
+    elif kind == "exim-helo":         # Exim's '(port=... helo=...)' form: no reverse name, our IP and name
+        hops.append(hop_exim("smtp1.out.example.org", "192.0.2.25", by, t, rcpt=rcpt))
+    elif kind == "exim-rdns":         # Exim with a verified host name equal to the HELO: no helo= shown
+        hops.append(hop_exim("smtp1.out.example.org", "192.0.2.25", by, t, rdns="smtp1.out.example.org", rcpt=rcpt))
     elif kind == "qmail-ipv4":        # qmail: IP in parentheses, no brackets
         hops.append(hop_qmail_net("smtp2.out.example.org", "198.51.100.6", by, t))
         hops.insert(0, hop_qmail_invoked(later(t, 1)))

@@ -238,7 +238,7 @@ def samples():
 
     # ---------------- legit: answers to mail we really sent ----------------
     add("outlook-automatic-reply-irt-example-org", outlook, "Exchange OOF; In-Reply-To/References name our Message-ID.",
-        True, "en", irt="ours")
+        True, "en", irt="ours", sender="alice@example.org")
     add("outlook-automatische-antwort-irt-ours", outlook, "German Outlook OOF answering our message.", True, "de", irt="ours")
     add("outlook-reponse-automatique-irt-ours", outlook, "French Outlook OOF answering our message (no Auto-Submitted).",
         True, "fr", irt="ours", auto_submitted=False, mode="x-envelope")

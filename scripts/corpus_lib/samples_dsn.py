@@ -213,8 +213,10 @@ def samples():
     L(dsn.sendmail, "sendmail-ipv6-zeros", "Sendmail; hop from [IPv6:2001:db8:25:0:0:0:0:25] (zeros written out).",
       "mailhub.univ.test", "203.0.113.123", "v6-sendmail-zeros", attach="headers",
       builder_kw={"client": "[IPv6:2001:db8:25:0:0:0:0:25]"})
-    L(dsn.exim, "exim-helo-form-smtp1", "Exim bounce; hop 'from smtp1.out.example.org ([192.0.2.25]:port helo=...)'.",
+    L(dsn.exim, "exim-helo-form-smtp1", "Exim bounce; hop 'from [192.0.2.25] (port=... helo=smtp1.out.example.org)'.",
       "relay.kunden.test", "198.51.100.44", "exim-helo")
+    L(dsn.exim, "exim-rdns-smtp1", "Exim bounce; hop 'from smtp1.out.example.org ([192.0.2.25]:port)' (verified name).",
+      "mx.univ.test", "203.0.113.122", "exim-rdns", attach="headers")
     L(dsn.exim, "exim-ipv6-upper-case", "Exim; hop from [2001:DB8:25::25] in upper-case hex.",
       "relay.kunden.test", "198.51.100.44", "v6-upper-exim", attach="headers")
     L(dsn.exim, "exim-plain-inline-smtp2-range", "Old Exim plain bounce, original pasted inline; hop from 198.51.100.3.",
