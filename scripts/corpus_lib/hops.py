@@ -9,7 +9,7 @@ Every path is a list of complete Received headers, newest first.
 
 from __future__ import annotations
 
-from .common import (RNG, hop_exchange, hop_exim, hop_postfix, hop_qmail_invoked, hop_qmail_net,
+from .common import (RNG, qid_postfix, rfc_name, hop_exchange, hop_exim, hop_postfix, hop_qmail_invoked, hop_qmail_net,
                      hop_sendmail, later, hop_courier)
 
 CLIENTS = [("alice-laptop", "203.0.113.201"), ("[192.0.2.130]", "192.0.2.130"), ("BOB-PC", "203.0.113.188"),
@@ -67,6 +67,9 @@ def genuine(kind: str, by: str, t, *, rcpt: str | None = None, internal: bool = 
         hops.append(hop_exchange("smtp1.out.example.org", "192.0.2.25", by, "203.0.113.141", t))
     elif kind == "courier":           # Courier prints IPv4-mapped IPv6: ::ffff:192.0.2.25
         hops.append(hop_courier("smtp1.out.example.org", "192.0.2.25", by, t))
+    elif kind == "folded":            # the (rDNS [IP]) part on its own continuation line
+        hops.append(f"Received: from smtp2.out.example.org\n\t(smtp2.out.example.org [IPv6:2001:db8:26::19])\n"
+                    f"\tby {by} (Postfix) with ESMTPS id {qid_postfix()}\n\tfor <{rcpt}>; {rfc_name(t)}")
     elif kind == "by-only":           # only our relay's own hop (the bounce was made on our relay)
         internal = True
     else:
@@ -135,6 +138,9 @@ def foreign(kind: str, by: str, t, *, rcpt: str | None = None) -> list[str]:
                 hop_postfix("[IPv6:2001:db8:25::25:1]", "unknown", "2001:db8:25::25:1", "vps.cloud.test", later(t, -2))]
     if kind == "v6-out-of-range":     # 2001:db8:260::/48 and 2001:db8:2600::/40 are not 2001:db8:26::/48
         return [hop_postfix("v6.hoster.test", "v6.hoster.test", "2001:db8:260::26", by, t, rcpt=rcpt)]
+    if kind == "folded-lookalike":    # folded like the genuine one, but the name only starts like ours
+        return [f"Received: from smtp2.out.example.org.mx.spamcannon.test\n\t(smtp2.out.example.org.mx.spamcannon.test "
+                f"[IPv6:2001:db8:bad::19])\n\tby {by} (Postfix) with ESMTPS id {qid_postfix()}\n\tfor <{rcpt}>; {rfc_name(t)}"]
     if kind == "rdns-contains-ip":    # a reverse name that spells our address
         return [hop_postfix("mail", "192.0.2.25.rev.isp.test", "203.0.113.25", by, t, rcpt=rcpt)]
     raise ValueError(kind)

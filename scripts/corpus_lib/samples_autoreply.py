@@ -180,6 +180,21 @@ def helpdesk_ack(r: R, note: str) -> str:
     return mail(note, head, body)
 
 
+def mailman_hold(r: R, note: str) -> str:
+    """A list server's automatic answer to a post: held for moderation (answers mail we sent)."""
+    listaddr = f"projekt@lists.{r.dom}"
+    body = (f"Your mail to '{listaddr.split('@')[0]}' with the subject\n\n    {r.subject}\n\nIs being held until the list "
+            f"moderator can review it for approval.\n\nThe message is being held because:\n\n    The message is not from a "
+            f"list member\n\nEither the message will get posted to the list, or you will receive\nnotification of the "
+            f"moderator's decision.\n")
+    head = (f"{r.top}\nSubject: Your message to {listaddr.split('@')[0]} awaits moderator approval\nFrom: "
+            f"{listaddr.replace('@', '-owner@')}\nTo: {r.sender}\nMessage-ID: <mailman.{RNG.randrange(1000, 9999)}."
+            f"{RNG.randrange(1763000000, 1765000000)}.{RNG.randrange(1000, 9999)}.{listaddr.split('@')[0]}@lists.{r.dom}>\n"
+            f"Date: {rfc(r.t)}\n{r.threading()}Precedence: bulk\nAuto-Submitted: auto-replied\nX-Mailman-Version: 3.3.9\n"
+            f"List-Id: <{listaddr.replace('@', '.')}>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii")
+    return mail(note, head, body)
+
+
 def samples():
     out = []
 
@@ -261,6 +276,8 @@ def samples():
         irt="ours", subject="Ausente do escritório")
     add("plain-afwezig-irt-ours-nl", plain_ooo, "No marker headers; Dutch 'Afwezig', In-Reply-To ours.", True, "nl",
         irt="ours", subject="Afwezig", env="p.devries@bedrijf.test")
+    add("mailman-held-for-moderation-irt-ours", mailman_hold, "Mailman 'awaits moderator approval' answering our post.",
+        True, "de", irt="ours", env="projekt-bounces@lists.kunden.test")
     add("zimbra-vacation-references-only", zimbra, "Zimbra vacation; no In-Reply-To, ours is the last References ID.",
         True, "nl", irt="ours-refs-only")
     add("helpdesk-ticket-ack-irt-example-net", helpdesk_ack, "Ticket acknowledgement answering mail from @example.net.",

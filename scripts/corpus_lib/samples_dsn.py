@@ -175,6 +175,8 @@ def samples():
          "relay.kunden.test", "198.51.100.44", "botnet-2hops", mode="both", diag="retry timeout exceeded", status="4.0.0"))
     B(bs(dsn.sendmail, "sendmail-milter-view", "Sendmail bounce as a milter sees it: X-Envelope-From: <> only.",
          "mail.bouncer.test", "203.0.113.20", "zombie-sendmail", mode="x-envelope", crlf=True))
+    B(bs(dsn.postfix, "postfix-folded-lookalike-ipv6", "Folded hop from smtp2.out.example.org.mx.spamcannon.test (look-alike).",
+         "mx.remote.example.com", "203.0.113.10", "folded-lookalike", attach="headers"))
     B(bs(dsn.postfix, "postfix-mx2-received", "Backscatter arriving at our second MX (mx2.example.org).",
          "mx.remote.example.com", "203.0.113.10", "lookalike-prefix", mx="mx2.example.org", attach="headers"))
 
@@ -194,6 +196,8 @@ def samples():
       "mx.remote.example.com", "203.0.113.10", "v6-range", attach="headers", crlf=True)
     L(dsn.postfix, "postfix-ipv6-range-literal-helo", "IPv6-only evidence: [IPv6:2001:db8:26::a:25] with no name.",
       "mx.remote.example.com", "203.0.113.10", "v6-range-ipv6only", mode="x-envelope")
+    L(dsn.postfix, "postfix-folded-hop-ipv6", "Folded hop: name on one line, '(smtp2... [IPv6:2001:db8:26::19])' on the next.",
+      "mx.univ.test", "203.0.113.122", "folded", attach="headers")
     L(dsn.postfix, "postfix-glob-relay-mailout-3", "Relay glob mailout-?.example.net: hop from mailout-3.example.net.",
       "relay.kunden.test", "198.51.100.44", "glob")
     L(dsn.postfix, "postfix-delay-warning-smtp1", "Delay warning for mail we sent; headers quote smtp1.",

@@ -496,6 +496,18 @@ def samples():
         "until 4 January with\n  no access to email.\"\n\nHappy holidays!\nHR\n",
         "Internal HR mail explaining 'Automatic reply' / 'Out of Office' with a sample text."))
 
+    t = when(10)
+    add("monitoring-alert-mail-queue", plain(
+        f"{top('monitor.example.org', '192.0.2.40', 'postmaster@example.org', t, 'nagios@monitor.example.org')}\n"
+        f"From: Nagios <nagios@monitor.example.org>\nTo: postmaster@example.org\n"
+        f"Subject: ** PROBLEM Service Alert: smtp1.out.example.org/mailq is WARNING **\nDate: {rfc(t)}\n"
+        f"Message-ID: <{hexid(16)}@monitor.example.org>\nAuto-Submitted: auto-generated\nPrecedence: bulk",
+        "***** Nagios *****\n\nNotification Type: PROBLEM\n\nService: mailq\nHost: smtp1.out.example.org\n"
+        "Address: 192.0.2.25\nState: WARNING\n\nAdditional Info:\n\nWARNING: mailq is 412 (threshold w = 200); 388 deferred, "
+        "mostly 'Undelivered Mail Returned to Sender' notices and '450 4.2.0 Greylisted'\n",
+        "Monitoring alert about the relay's queue: mentions bounces and our relay, is neither.",
+        ctype="text/plain; charset=us-ascii", cte="7bit"))
+
     # --- more human mail ---------------------------------------------------------------------------------
     t = when(11)
     add("human-it-asks-about-spam-notice", plain(
