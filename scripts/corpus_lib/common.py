@@ -312,3 +312,8 @@ def original(hops: list[str], from_: str, to: str, subject: str, t, *, mid: str 
 def display(addr: str) -> str:
     n = NAMES.get(addr)
     return f"{n} <{addr}>" if n else f"<{addr}>"
+
+
+def locale(lang: str) -> str:
+    """Outlook's Content-Language for a language code."""
+    return {"en": "en-US", "pt": "pt-PT"}.get(lang, f"{lang}-{lang.upper()}")

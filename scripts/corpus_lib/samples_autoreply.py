@@ -7,7 +7,7 @@ domain is exactly one of our domains or relay hosts, or a quoted original carrie
 
 from __future__ import annotations
 
-from .common import (RNG, USERS, b64, display, hexid, inbound, later, mail, msgid, multipart, original, part, qp,
+from .common import (RNG, locale, USERS, b64, display, hexid, inbound, later, mail, msgid, multipart, original, part, qp,
                      rfc, when)
 from .hops import foreign, genuine
 from .samples_dsn import LEGIT, SPAM
@@ -91,7 +91,7 @@ def outlook(r: R, note: str, *, old=False, auto_submitted=True) -> str:
     sep = " : " if r.lang == "fr" else ": "
     head = (f"{r.top}\nFrom: {r.name} <{r.me}>\nTo: {display(r.sender)}\nSubject: {prefix}{sep}{r.subject}\n"
             f"Thread-Topic: {r.subject}\nThread-Index: AQH{hexid(20)}\nDate: {rfc(r.t)}\n"
-            f"Message-ID: {msgid(r.dom, 'outlook')}\n{r.threading()}Content-Language: {r.lang}-{r.lang.upper()}\n"
+            f"Message-ID: {msgid(r.dom, 'outlook')}\n{r.threading()}Content-Language: {locale(r.lang)}\n"
             f"X-MS-Has-Attach:\nX-MS-TNEF-Correlator:\nX-Auto-Response-Suppress: All\n"
             f"X-MS-Exchange-Inbox-Rules-Loop: {r.me}\n"
             + ("Auto-Submitted: auto-generated\n" if auto_submitted else "")

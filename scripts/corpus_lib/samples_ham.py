@@ -11,7 +11,7 @@ import gzip
 import io
 import zipfile
 
-from .common import (RNG, qid_postfix, rfc_name, b64, display, hexid, hop_exim, hop_postfix, inbound, later, mail, msgid, multipart,
+from .common import (RNG, locale, qid_postfix, rfc_name, b64, display, hexid, hop_exim, hop_postfix, inbound, later, mail, msgid, multipart,
                      original, part, qp, rfc, when)
 from .hops import foreign, genuine
 from . import dsn as dsnmod
@@ -304,7 +304,7 @@ def samples():
         dom = frm.split("@")[1]
         head = (f"{top('mail.' + dom if not dom.startswith('example') else 'smtp1.out.example.org', '203.0.113.' + str(RNG.randrange(130, 140)) if not dom.startswith('example') else '192.0.2.25', to, t, frm)}\n"
                 f"From: {fname} <{frm}>\nTo: {to}\nSubject: {subject_prefix}{summary}\nThread-Topic: {summary}\nDate: {rfc(t)}\n"
-                f"Message-ID: {msgid(dom, 'outlook')}\nContent-Language: {lang}-{lang.upper()}\nX-MS-Has-Attach:\n"
+                f"Message-ID: {msgid(dom, 'outlook')}\nContent-Language: {locale(lang)}\nX-MS-Has-Attach:\n"
                 f"MIME-Version: 1.0\nContent-Type: multipart/alternative;\n\tboundary=\"{alt}\"")
         add(name, mail(note, head, multipart(alt, parts)))
 
