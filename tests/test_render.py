@@ -188,6 +188,8 @@ FORGED = [
     ("Received: from smtp1.out.example.org (smtp1.out.example.org [IPv6:2001:db8:25::25])", False),
     ("Received: from smtp1.out.example.org (smtp1.out.example.org [2001:0db8:0025:0000:0000:0000:0000:0025])", False),
     ("Received: from smtp1.out.example.org (localhost [127.0.0.1])", False),
+    ("Received: from smtp1.out.example.org (smtp1.out.example.org [::ffff:192.0.2.25])", False),
+    ("Received: from smtp1.out.example.org (unknown [::ffff:192.0.2.251])", True),
     ("Received: from smtp1.out.example.org (filter.internal [10.1.2.3])", False),
     ("Received: from smtp1.out.example.org.relay.test (unknown [203.0.113.9])", False),
     ("Received: from smtp2.out.example.org (unknown [203.0.113.9])", False),  # has an IPv6 range: SpamAssassin's
