@@ -21,6 +21,7 @@ later install can tell our own earlier values (updated freely) from a value the 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as _dt
 import difflib
@@ -53,9 +54,10 @@ _PARAM = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 # ---------------------------------------------------------------------------------------------
 # Input: a rendered directory, or an inventory rendered (and linted) on the fly.
 
-def source_dir(spec: str | Path, stack: contextlib.ExitStack, *, require_tools: bool = True) -> Path:
+def source_dir(spec: str | Path, stack: contextlib.ExitStack, *, do_lint: bool = True) -> Path:
     """The rendered output to install: SPEC itself when it is a directory written by `bouncegen
-    render`, or SPEC rendered (with lint) into a temporary directory when it is an inventory."""
+    render`, or SPEC rendered (with lint, unless the caller lints the result itself) into a
+    temporary directory when it is an inventory."""
     path = Path(spec)
     if path.is_dir():
         problems = [f"{path}: no {sub}/ directory: not a directory written by 'bouncegen render'"
@@ -68,7 +70,7 @@ def source_dir(spec: str | Path, stack: contextlib.ExitStack, *, require_tools: 
     if path.is_file():
         inv = inventory.load(path)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bouncegen-src-")))
-        render.render(inv, tmp / "build", require_tools=require_tools)
+        render.render(inv, tmp / "build", require_tools=True, do_lint=do_lint)
         return tmp / "build"
     raise UsageError(f"{path}: no such inventory or rendered directory")
 
@@ -168,7 +170,8 @@ def sa_lint(site: Path, scratch: Path) -> list[str]:
         [exe, "--lint", f"--siteconfigpath={site}", "--prefspath=/dev/null"],
         env={"HOME": str(home), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C"},
     )
-    out = _lines(proc.stderr)
+    # "Nov 27 13:08:37.412 [16560] warn: ..." -> "warn: ...": comparable with the baseline's
+    out = [re.sub(r"^\w{3} +\d+ [\d:.]+ \[\d+\] ", "", w) for w in _lines(proc.stderr)]
     if proc.returncode != 0 and not out:
         out.append(f"exit status {proc.returncode}")
     return [f"spamassassin --lint: {w}" for w in out]
@@ -331,11 +334,17 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
     current = {} if fresh else _postconf_n(plan.stage_pf)
     previous_text = _read(target.maps_dir / STATE_FILE)
     previous = dict(parse_main_cf(previous_text, STATE_FILE)) if previous_text else {}
-    conflicts = [
-        f"{main_cf}: {name} = {current[name]}\n    bouncegen would set: {name} = {value}"
-        for name, value in params
-        if name in current and current[name] != value and current[name] != previous.get(name)
-    ]
+    conflicts, merged = [], []
+    for name, value in params:
+        if name not in current or current[name] in (value, previous.get(name)):
+            continue
+        refs = [m.group(0) for m in _MAP_REF.finditer(value)]
+        if refs and all(r in current[name] for r in refs):
+            merged.append(name)  # the admin merged our tables into their own list: keep it
+            plan.notes.append(f"{main_cf}: {name} names bouncegen's tables in a list of its own: kept as it is")
+        else:
+            conflicts.append(f"{main_cf}: {name} = {current[name]}\n    bouncegen would set: {name} = {value}")
+    params = [(n, v) for n, v in params if n not in merged]
     if conflicts and not replace_params:
         raise UsageError(
             ["main.cf already sets parameters that bouncegen also sets, to other values:"]
@@ -562,7 +571,7 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
     if reload and not target.live:
         raise UsageError("--reload only makes sense with --root / (the services of this host)")
     with contextlib.ExitStack() as stack:
-        src = source_dir(spec, stack)
+        src = source_dir(spec, stack, do_lint=False)  # the staged copy is linted below, in context
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bouncegen-install-")))
         plan, types = stage(src, target, scratch, replace_params=replace_params)
         for note in plan.notes:
@@ -572,9 +581,14 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
             return False
         say("".join(plan.diff).rstrip("\n"))
 
-        base = baseline(target, scratch / "lint")
-        problems = validate(plan.stage_sa, plan.stage_pf, types, scratch / "lint", baseline=base,
-                            rename={plan.stage_sa: target.sa_dir, plan.stage_pf: target.pf_dir})
+        # The current configuration's warnings and the staged copy's, side by side (each
+        # spamassassin --lint takes seconds).
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            base_job = pool.submit(baseline, target, scratch / "lint-base")
+            staged_job = pool.submit(validate, plan.stage_sa, plan.stage_pf, types, scratch / "lint-stage",
+                                     rename={plan.stage_sa: target.sa_dir, plan.stage_pf: target.pf_dir})
+            base = base_job.result()
+            problems = [w for w in staged_job.result() if w not in set(base)]
         if problems:
             raise LintError(["the new configuration failed validation; nothing was installed:"] + problems)
         say("validated: spamassassin --lint, postconf -n"
