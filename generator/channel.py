@@ -135,7 +135,7 @@ def build(spec: str | Path, out_dir: Path, *, version: int | None = None, gpg_ke
     return Result(archive, version, written, up_to_date and not written, members)
 
 
-def report(res: Result, channel: str, say: Callable[[str], None] = print) -> None:
+def report(res: Result, channel: str, say: Callable[[str], None] = print, gpg_key: str | None = None) -> None:
     if res.up_to_date:
         say(f"up to date: {res.archive} already holds these files (version {res.version})")
     for path in res.written:
@@ -145,7 +145,7 @@ def report(res: Result, channel: str, say: Callable[[str], None] = print) -> Non
         say("note: the channel carries plugin code: hosts must run sa-update with --allowplugins, "
             "or its loadplugin lines are commented out")
     asc = res.archive.with_name(res.archive.name + ".asc").exists()
-    verify = "--gpgkey KEYID" if asc else "--nogpg"
+    verify = f"--gpgkey {gpg_key or 'KEYID'}" if asc else "--nogpg"
     say("install on each MX host (then reload spamd):")
     say(f"  sa-update {verify} --channel {channel} --install {res.archive.name}")
     say("or publish the directory over HTTP(S) as a channel: see README.md, 'A channel for many MX hosts'")

@@ -95,7 +95,7 @@ def _channel(args: argparse.Namespace) -> int:
     from . import channel
 
     res = channel.build(args.source, Path(args.output), version=args.version, gpg_key=args.gpg_key)
-    channel.report(res, args.channel)
+    channel.report(res, args.channel, gpg_key=args.gpg_key)
     return 0
 
 
