@@ -119,12 +119,24 @@ version with other content; 3 gpg missing or failed.
 """
 
 
+TOP_EPILOG = """\
+examples:
+  bouncegen render site.toml -o build             # render and lint into build/
+  bouncegen render site.toml --check              # exit 1 with a diff when build/ is out of date
+  bouncegen install site.toml --dry-run           # what would change on this host, validated
+  bouncegen install site.toml --reload            # install with backup and rollback, reload
+  bouncegen channel site.toml -o channel/         # sa-update channel archive for many MX hosts
+
+Run 'bouncegen COMMAND --help' for a command's options, examples and exit status.
+"""
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="bouncegen",
         description="Render Postfix and SpamAssassin anti-backscatter configuration from one site inventory.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Run 'bouncegen COMMAND --help' for a command's options and examples.",
+        epilog=TOP_EPILOG,
     )
     top.add_argument("--version", action="version", version=f"bouncegen {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -152,9 +164,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "install",
         help="install rendered files into SpamAssassin and Postfix, validated, with backup and rollback",
-        description="Install the SpamAssassin files and Postfix maps and main.cf lines of SOURCE into "
-        "this host (or --root), showing a diff, validating with the real tools before anything takes "
-        "effect, with a backup and rollback.",
+        description="Install the SpamAssassin files, Postfix maps and main.cf lines of SOURCE into\n"
+        "this host (or --root): a diff first, validation with the real tools before anything\n"
+        "takes effect, a backup, and rollback on any failure.",
         epilog=INSTALL_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -175,8 +187,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "channel",
         help="build an sa-update channel archive of the SpamAssassin files",
-        description="Write DIR/N.tar.gz with N.tar.gz.sha256 and .sha512 (and .asc with --gpg-key): "
-        "an sa-update channel update of the SpamAssassin files of SOURCE, for a fleet of MX hosts.",
+        description="Write DIR/N.tar.gz with N.tar.gz.sha256 and .sha512 (and .asc with --gpg-key):\n"
+        "an sa-update channel update of the SpamAssassin files of SOURCE, for many MX hosts.",
         epilog=CHANNEL_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
