@@ -243,16 +243,6 @@ def validate(sa_site: Path, pf_conf: Path, types: dict[str, str], scratch: Path,
     return [w for w in found if w not in base]
 
 
-def baseline(target: Target, scratch: Path) -> list[str]:
-    """The warnings that the current configuration gives before we touch it."""
-    out = []
-    if target.sa_dir.is_dir():
-        out += _lint_site(target.sa_dir, scratch / "base-sa")
-    if (target.pf_dir / "main.cf").is_file():
-        out += pf_check(target.pf_dir, run_postfix_check=_postfix_check_possible(target.pf_dir))
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # Staging.
 
@@ -581,14 +571,23 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
             return False
         say("".join(plan.diff).rstrip("\n"))
 
-        # The current configuration's warnings and the staged copy's, side by side (each
-        # spamassassin --lint takes seconds).
+        # The current configuration's warnings and the staged copy's. The two spamassassin
+        # --lint runs (seconds each) go side by side; postfix check creates missing queue
+        # directories, so two of them must not run at once.
+        rename = {plan.stage_sa: target.sa_dir, plan.stage_pf: target.pf_dir}
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            base_job = pool.submit(baseline, target, scratch / "lint-base")
-            staged_job = pool.submit(validate, plan.stage_sa, plan.stage_pf, types, scratch / "lint-stage",
-                                     rename={plan.stage_sa: target.sa_dir, plan.stage_pf: target.pf_dir})
-            base = base_job.result()
-            problems = [w for w in staged_job.result() if w not in set(base)]
+            sa_base = pool.submit(_lint_site, target.sa_dir, scratch / "lint-base") if target.sa_dir.is_dir() else None
+            sa_new = pool.submit(_lint_site, plan.stage_sa, scratch / "lint-stage")
+            base = []
+            if (target.pf_dir / "main.cf").is_file():
+                base += pf_check(target.pf_dir, run_postfix_check=_postfix_check_possible(target.pf_dir))
+            new = pf_check(plan.stage_pf, run_postfix_check=_postfix_check_possible(plan.stage_pf))
+            new += _probe_maps(plan.stage_pf, types)
+            base += sa_base.result() if sa_base else []
+            new += sa_new.result()
+        for old, repl in rename.items():
+            new = [w.replace(str(old), str(repl)) for w in new]
+        problems = [w for w in new if w not in set(base)]
         if problems:
             raise LintError(["the new configuration failed validation; nothing was installed:"] + problems)
         say("validated: spamassassin --lint, postconf -n"
