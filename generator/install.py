@@ -269,6 +269,11 @@ def _udiff(old: str | None, new: str | None, live: Path) -> list[str]:
     return [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines]
 
 
+def _elements(value: str) -> list[str]:
+    """A main.cf value as Postfix splits a list: on commas and white space."""
+    return [e for e in re.split(r"[\s,]+", value) if e]
+
+
 def _postconf_n(conf: Path) -> dict[str, str]:
     proc = engines.run([engines.require("postconf"), "-c", str(conf), "-n"])
     out = {}
@@ -328,10 +333,12 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
     for name, value in params:
         if name not in current or current[name] in (value, previous.get(name)):
             continue
-        refs = [m.group(0) for m in _MAP_REF.finditer(value)]
-        if refs and all(r in current[name] for r in refs):
-            merged.append(name)  # the admin merged our tables into their own list: keep it
-            plan.notes.append(f"{main_cf}: {name} names bouncegen's tables in a list of its own: kept as it is")
+        ours, theirs = _elements(value), _elements(current[name])
+        if len(theirs) > len(ours) and all(e in theirs for e in ours):
+            # The admin merged our list into their own (our tables, milter or restriction
+            # among theirs): keep it.
+            merged.append(name)
+            plan.notes.append(f"{main_cf}: {name} holds bouncegen's value in a list of its own: kept as it is")
         else:
             conflicts.append(f"{main_cf}: {name} = {current[name]}\n    bouncegen would set: {name} = {value}")
     params = [(n, v) for n, v in params if n not in merged]

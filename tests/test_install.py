@@ -182,6 +182,11 @@ def test_admin_value_is_not_replaced_silently(root, capsys):
     assert f"smtpd_data_restrictions = {merged}\n" in main.read_text()
     assert "kept as it is" in out
 
+    # A scalar of ours inside a list of theirs is no merge: in_flow_delay = 0 vs 1s.
+    main.write_text(ADMIN_MAIN_CF + f"smtpd_data_restrictions = {merged}\nin_flow_delay = 1s\n")
+    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
+    assert status == 2 and "in_flow_delay = 1s" in err
+
 
 @pytest.mark.postfix
 @pytest.mark.spamassassin
