@@ -543,11 +543,14 @@ def do_reload(target: Target, say: Callable[[str], None]) -> None:
             raise EngineError(f"postfix reload: {proc.stderr.strip() or proc.returncode} (the new files are installed)")
         say("postfix reload: done")
     systemctl = engines.which("systemctl")
-    if systemctl and engines.run([systemctl, "is-active", "--quiet", "spamd"]).returncode == 0:
-        proc = engines.run([systemctl, "reload", "spamd"])
+    # Debian 12 names the unit spamd (package spamd); Debian 11 and older, spamassassin.
+    for unit in ("spamd", "spamassassin") if systemctl else ():
+        if engines.run([systemctl, "is-active", "--quiet", unit]).returncode != 0:
+            continue
+        proc = engines.run([systemctl, "reload", unit])
         if proc.returncode != 0:
-            raise EngineError(f"systemctl reload spamd: {proc.stderr.strip() or proc.returncode} (the new files are installed)")
-        say("systemctl reload spamd: done")
+            raise EngineError(f"systemctl reload {unit}: {proc.stderr.strip() or proc.returncode} (the new files are installed)")
+        say(f"systemctl reload {unit}: done")
         return
     for pidfile in SPAMD_PIDFILES:
         with contextlib.suppress(OSError, ValueError):
@@ -555,7 +558,7 @@ def do_reload(target: Target, say: Callable[[str], None]) -> None:
             os.kill(pid, signal.SIGHUP)
             say(f"spamd (pid {pid} from {pidfile}): sent SIGHUP")
             return
-    say("spamd is not running: nothing to reload (spamassassin and amavisd read the files at start)")
+    say("spamd: no running service or PID file found: nothing to reload (amavisd: run amavisd reload)")
 
 
 # ---------------------------------------------------------------------------------------------
