@@ -437,9 +437,9 @@ class Backup:
             self.created.append(live)
 
     def write_manifest(self) -> None:
-        """backup-dir/MANIFEST: what this install replaced and what it created."""
+        """backup-dir/MANIFEST: the files saved here (replaced or removed) and those created."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        lines = [f"replaced {p}\n" for p in self.saved] + [f"created {p}\n" for p in self.created]
+        lines = [f"saved {p}\n" for p in self.saved] + [f"created {p}\n" for p in self.created]
         (self.dir / "MANIFEST").write_text("".join(lines), encoding="utf-8")
 
     def rollback(self) -> list[str]:
