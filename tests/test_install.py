@@ -24,6 +24,14 @@ mydestination = $myhostname, localhost
 compatibility_level = 3.6
 """
 
+
+
+def admin_main_cf(r: Path) -> str:
+    # A queue directory of its own: postfix check creates its missing subdirectories, and two
+    # postfix checks on one spool (tests running side by side) race each other.
+    return ADMIN_MAIN_CF + f"queue_directory = {r}/spool\ndata_directory = {r}/data\n"
+
+
 BROKEN_RULE = "\nheader   BG_BROKEN Subject =~ /(unclosed/\nscore    BG_BROKEN 1.0\n"
 
 
@@ -44,7 +52,8 @@ def root(tmp_path) -> Path:
     r = tmp_path / "root"
     pf = r / "etc/postfix"
     pf.mkdir(parents=True)
-    (pf / "main.cf").write_text(ADMIN_MAIN_CF)
+    (pf / "main.cf").write_text(admin_main_cf(r))
+    (r / "spool").mkdir()
     master = Path("/etc/postfix/master.cf")
     if master.is_file():
         shutil.copy(master, pf / "master.cf")
@@ -90,7 +99,7 @@ def test_install_twice_second_run_changes_nothing(root, capsys):
 
     pf = root / "etc/postfix"
     main = (pf / "main.cf").read_text()
-    assert main.startswith(ADMIN_MAIN_CF), "unrelated lines and comments must stay as they were"
+    assert main.startswith(admin_main_cf(root)), "unrelated lines and comments must stay as they were"
     assert "smtpd_data_restrictions = check_sender_access hash:$config_directory/bouncegen/null_sender\n" in main
     assert (root / "etc/mail/spamassassin/72_bouncegen.cf").is_file()
     assert (root / "etc/mail/spamassassin/local.cf").read_text().startswith("# site's own")
@@ -99,7 +108,7 @@ def test_install_twice_second_run_changes_nothing(root, capsys):
                        capture_output=True, text=True)
     assert q.stdout.strip() == "reject_multi_recipient_bounce", q.stderr
     backups = list((root / "var/backups/bouncegen").iterdir())
-    assert len(backups) == 1 and (backups[0] / "etc/postfix/main.cf").read_text() == ADMIN_MAIN_CF
+    assert len(backups) == 1 and (backups[0] / "etc/postfix/main.cf").read_text() == admin_main_cf(root)
 
     before = snapshot(root)
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
@@ -168,7 +177,7 @@ def test_dry_run_writes_nothing(root, capsys):
 @pytest.mark.slow
 def test_admin_value_is_not_replaced_silently(root, capsys):
     main = root / "etc/postfix/main.cf"
-    main.write_text(ADMIN_MAIN_CF + "smtpd_data_restrictions = reject_unauth_pipelining\n")
+    main.write_text(admin_main_cf(root) + "smtpd_data_restrictions = reject_unauth_pipelining\n")
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
     assert status == 2
     assert "smtpd_data_restrictions = reject_unauth_pipelining" in err and "--replace-params" in err
@@ -176,14 +185,14 @@ def test_admin_value_is_not_replaced_silently(root, capsys):
 
     # Merged by hand (our table first, theirs after): kept as the admin wrote it.
     merged = "check_sender_access hash:$config_directory/bouncegen/null_sender, reject_unauth_pipelining"
-    main.write_text(ADMIN_MAIN_CF + f"smtpd_data_restrictions = {merged}\n")
+    main.write_text(admin_main_cf(root) + f"smtpd_data_restrictions = {merged}\n")
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
     assert status == 0, err
     assert f"smtpd_data_restrictions = {merged}\n" in main.read_text()
     assert "kept as it is" in out
 
     # A scalar of ours inside a list of theirs is no merge: in_flow_delay = 0 vs 1s.
-    main.write_text(ADMIN_MAIN_CF + f"smtpd_data_restrictions = {merged}\nin_flow_delay = 1s\n")
+    main.write_text(admin_main_cf(root) + f"smtpd_data_restrictions = {merged}\nin_flow_delay = 1s\n")
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
     assert status == 2 and "in_flow_delay = 1s" in err
 
