@@ -230,6 +230,51 @@ def _lint_site(site: Path, scratch: Path) -> list[str]:
     return [w.replace(str(lint_copy), str(site)) for w in sa_lint(lint_copy, scratch)]
 
 
+# Asks SpamAssassin itself which of the named rules it defines with this site directory (and the
+# default rules directory): a rule inside `ifplugin` whose plugin is not loaded, or a meta rule's
+# sub-rule from stock rules that are not there, is no lint warning but a rule that never fires.
+_DEFINED_RULES_PL = r"""
+use Mail::SpamAssassin;
+my $site = shift @ARGV;
+my $sa = Mail::SpamAssassin->new({site_rules_filename => $site, userprefs_filename => '/dev/null',
+                                  dont_copy_prefs => 1, local_tests_only => 1});
+$sa->init(0);
+print "$_\n" for grep { !exists $sa->{conf}->{test_types}->{$_} } @ARGV;
+"""
+
+
+def rule_names(files: list[Path]) -> list[str]:
+    """The scored rules of our .cf files and every rule their meta rules name."""
+    names = set()
+    for f in files:
+        if f.suffix != ".cf":
+            continue
+        text = f.read_text(encoding="utf-8", errors="replace")
+        names.update(re.findall(r"^\s*score\s+([A-Za-z_]\w*)", text, re.M))
+        for meta, expr in re.findall(r"^\s*meta\s+([A-Za-z_]\w*)\s+(.*)$", text, re.M):
+            names.add(meta)
+            # names, not functions such as rules_matching(...)
+            names.update(re.findall(r"\b([A-Za-z_]\w*)\b(?!\s*\()", expr))
+    return sorted(names)
+
+
+def inactive_rules(site: Path, names: list[str], scratch: Path) -> list[str]:
+    """Those of NAMES that SpamAssassin does not define with SITE as its site directory."""
+    if not names:
+        return []
+    if not any(site.glob("*.pre")):  # as _lint_site: a fresh --root, beside the stock .pre files
+        lint_copy = scratch / "sa-rules"
+        shutil.rmtree(lint_copy, ignore_errors=True)
+        site = engines.sa_site_dir(lint_copy, site)
+    home = scratch / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    proc = engines.run(["perl", "-e", _DEFINED_RULES_PL, str(site), *names],
+                       env={"HOME": str(home), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C"})
+    if proc.returncode != 0:
+        return []  # the lint reports a broken configuration; this check only adds to it
+    return proc.stdout.split()
+
+
 def validate(sa_site: Path, pf_conf: Path, types: dict[str, str], scratch: Path, *,
              baseline: list[str] = (), rename: dict[Path, Path] | None = None) -> list[str]:
     """New problems of this SpamAssassin site dir + Postfix config dir (those in BASELINE, the
@@ -595,6 +640,13 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
             new += _probe_maps(plan.stage_pf, types)
             base += sa_base.result() if sa_base else []
             new += sa_new.result()
+        inactive = inactive_rules(plan.stage_sa, rule_names([src / "spamassassin" / n for n in
+                                                              sorted(os.listdir(src / "spamassassin"))]),
+                                  scratch / "rules")
+        if inactive:
+            say(f"warning: SpamAssassin with {target.sa_dir} as it is does not define these rules, so "
+                f"bouncegen's rules will not fire: {', '.join(inactive)} (is the VBounce plugin loaded by a "
+                ".pre file, as v320.pre does: loadplugin Mail::SpamAssassin::Plugin::VBounce?)")
         for old, repl in rename.items():
             new = [w.replace(str(old), str(repl)) for w in new]
         problems = [w for w in new if w not in set(base)]

@@ -95,6 +95,7 @@ def test_install_twice_second_run_changes_nothing(root, capsys):
     assert status == 0, err
     assert "validated: spamassassin --lint, postconf -n, postfix check, postmap" in out
     assert "installed: 7 files changed" in out
+    assert "warning:" not in out
     assert "postfix -c" in out and "reload" in out  # the reload commands are printed
 
     pf = root / "etc/postfix"
@@ -289,3 +290,20 @@ def test_file_of_an_earlier_rendering_is_removed(root, capsys):
     backup = sorted((root / "var/backups/bouncegen").iterdir())[-1]
     assert (backup / "etc/mail/spamassassin/71_bouncegen_old.cf").is_file()
     assert f"saved {old}\n" in (backup / "MANIFEST").read_text()
+
+
+@pytest.mark.postfix
+@pytest.mark.spamassassin
+@pytest.mark.slow
+def test_warns_when_vbounce_is_not_loaded(root, capsys):
+    """Rules inside `ifplugin VBounce` lint clean but never fire when no .pre loads the plugin:
+    the install says so (it does not refuse: the site may have meant it)."""
+    sa = root / "etc/mail/spamassassin"
+    for pre in sa.glob("*.pre"):
+        pre.unlink()
+    (sa / "init.pre").write_text("# this site loads no plugins\n")
+    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
+    assert status == 0, err
+    warning = next(line for line in out.splitlines() if line.startswith("warning:"))
+    assert "bouncegen's rules will not fire:" in warning
+    assert "BG_BOUNCE" in warning and "__MY_SERVERS_FOUND" in warning
