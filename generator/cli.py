@@ -49,76 +49,6 @@ stdout, nothing written); 2 the inventory is invalid (one line per problem, noth
 """
 
 
-def _install(args: argparse.Namespace) -> int:
-    from . import install
-
-    target = install.Target.make(args.root, args.sa_dir, args.postfix_dir)
-    install.install(args.source, target, dry_run=args.dry_run, reload=args.reload,
-                    replace_params=args.replace_params,
-                    backup_dir=Path(args.backup_dir) if args.backup_dir else None)
-    return 0
-
-
-INSTALL_EPILOG = """\
-SOURCE is an inventory (rendered and linted on the fly into a temporary directory) or a
-directory written by 'bouncegen render' (default: build).
-
-What it does, in this order (nothing takes effect before every check passed):
-  1. stages a copy of the SpamAssassin site directory and the Postfix config directory with the
-     new files, merges the main.cf lines with 'postconf -c STAGE -e', runs postmap for hash maps;
-  2. validates the staged copy: spamassassin --lint, postconf -n, postfix check (as root),
-     postmap probes; warnings the current configuration already gives are not counted;
-  3. prints a unified diff (same input twice: "nothing to change", nothing written);
-  4. backs up every file it changes (ROOT/var/backups/bouncegen/<time>/), writes each file with a
-     rename (maps first, main.cf last), validates again and rolls back on any failure;
-  5. prints the reload commands, or runs them with --reload.
-Files: SA_DIR/72_bouncegen.cf (and any other file of SOURCE/spamassassin/), and
-POSTFIX_DIR/bouncegen/{header_checks,body_checks,null_sender(.db),main.cf}; main.cf gets the
-parameter lines. A main.cf parameter that the admin set to another value is refused unless
---replace-params (merge it by hand, bouncegen's tables first). With a --root other than / and no
-main.cf there, a new main.cf holding only bouncegen's lines is started.
-
-examples:
-  bouncegen install site.toml --dry-run           # the diff and the checks, nothing written
-  bouncegen install site.toml --reload            # install on this host, reload postfix and spamd
-  bouncegen install build/ --root /srv/mx1-image  # into a staged tree (or: make install DESTDIR=...)
-  bouncegen install site.toml --sa-dir /etc/spamassassin   # Debian's own name (it also has the
-                                                  # /etc/mail/spamassassin symlink)
-
-Exit status: 0 installed or nothing to change; 1 validation failed (nothing installed, or rolled
-back); 2 bad input (inventory, SOURCE, conflicting main.cf parameter, --reload with --root);
-3 a required engine (spamassassin, postconf, postmap, postfix) is missing or failed.
-"""
-
-
-def _channel(args: argparse.Namespace) -> int:
-    from . import channel
-
-    res = channel.build(args.source, Path(args.output), version=args.version, gpg_key=args.gpg_key)
-    channel.report(res, args.channel, gpg_key=args.gpg_key)
-    return 0
-
-
-CHANNEL_EPILOG = """\
-SOURCE is an inventory (rendered and linted on the fly) or a directory written by
-'bouncegen render' (default: build). Every file of SOURCE/spamassassin/ goes into the archive:
-sa-update includes its *.cf and *.pre files; loadplugin lines stay commented out unless the hosts
-run sa-update --allowplugins. The archive is deterministic: the same files give the same bytes.
-
-Without --version: the newest N.tar.gz in DIR if it holds the same files, else the next number
-(1000001 in an empty directory). A version that exists with other content is refused.
-
-examples:
-  bouncegen channel site.toml -o channel/                    # channel/1000001.tar.gz{,.sha256,.sha512}
-  bouncegen channel build/ -o channel/ --gpg-key 0xABCD1234  # also .asc (gpg --detach-sign)
-  # on each MX host:
-  sa-update --nogpg --channel bouncegen --install 1000001.tar.gz && systemctl reload spamd
-
-Exit status: 0 written or up to date; 1 the rendered files failed lint; 2 bad input or an existing
-version with other content; 3 gpg missing or failed.
-"""
-
-
 TOP_EPILOG = """\
 examples:
   bouncegen render site.toml -o build             # render and lint into build/
@@ -161,45 +91,10 @@ def parser() -> argparse.ArgumentParser:
                    help="write nothing; exit 1 with a unified diff when DIR is not up to date")
     p.set_defaults(func=_render)
 
-    p = sub.add_parser(
-        "install",
-        help="install rendered files into SpamAssassin and Postfix, validated, with backup and rollback",
-        description="Install the SpamAssassin files, Postfix maps and main.cf lines of SOURCE into\n"
-        "this host (or --root): a diff first, validation with the real tools before anything\n"
-        "takes effect, a backup, and rollback on any failure.",
-        epilog=INSTALL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("source", nargs="?", default="build", metavar="SOURCE",
-                   help="inventory (TOML) or rendered directory (default: build)")
-    p.add_argument("--root", default="/", metavar="DIR", help="install below DIR (default: /)")
-    p.add_argument("--sa-dir", default="/etc/mail/spamassassin", metavar="PATH",
-                   help="SpamAssassin site directory, under ROOT (default: /etc/mail/spamassassin)")
-    p.add_argument("--postfix-dir", default="/etc/postfix", metavar="PATH",
-                   help="Postfix config directory, under ROOT (default: /etc/postfix)")
-    p.add_argument("-n", "--dry-run", action="store_true", help="show the diff and validate; write nothing")
-    p.add_argument("--reload", action="store_true", help="reload postfix and spamd afterwards (only with --root /)")
-    p.add_argument("--replace-params", action="store_true",
-                   help="let bouncegen's main.cf values replace values the admin set")
-    p.add_argument("--backup-dir", metavar="DIR", help="where backups go (default: ROOT/var/backups/bouncegen)")
-    p.set_defaults(func=_install)
+    from . import channel, install  # their own subcommands: options, help and examples
 
-    p = sub.add_parser(
-        "channel",
-        help="build an sa-update channel archive of the SpamAssassin files",
-        description="Write DIR/N.tar.gz with N.tar.gz.sha256 and .sha512 (and .asc with --gpg-key):\n"
-        "an sa-update channel update of the SpamAssassin files of SOURCE, for many MX hosts.",
-        epilog=CHANNEL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("source", nargs="?", default="build", metavar="SOURCE",
-                   help="inventory (TOML) or rendered directory (default: build)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="channel directory")
-    p.add_argument("--version", type=int, metavar="N", help="version number (at least 3 digits)")
-    p.add_argument("--gpg-key", metavar="KEYID", help="sign with this gpg key (writes N.tar.gz.asc)")
-    p.add_argument("--channel", default="bouncegen", metavar="NAME",
-                   help="channel name shown in the sa-update command (default: bouncegen)")
-    p.set_defaults(func=_channel)
+    install.add_subcommand(sub)
+    channel.add_subcommand(sub)
     return top
 
 

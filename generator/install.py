@@ -21,11 +21,11 @@ later install can tell our own earlier values (updated freely) from a value the 
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
 import contextlib
 import datetime as _dt
 import difflib
-import filecmp
 import os
 import re
 import shutil
@@ -677,3 +677,71 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
             for cmd in reload_commands(target):
                 say("  " + " ".join(cmd))
         return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The subcommand (added to the bouncegen parser by cli.py).
+
+def _run(args: argparse.Namespace) -> int:
+    target = Target.make(args.root, args.sa_dir, args.postfix_dir)
+    install(args.source, target, dry_run=args.dry_run, reload=args.reload,
+            replace_params=args.replace_params,
+            backup_dir=Path(args.backup_dir) if args.backup_dir else None)
+    return 0
+
+
+INSTALL_EPILOG = """\
+SOURCE is an inventory (rendered and linted on the fly into a temporary directory) or a
+directory written by 'bouncegen render' (default: build).
+
+What it does, in this order (nothing takes effect before every check passed):
+  1. stages a copy of the SpamAssassin site directory and the Postfix config directory with the
+     new files, merges the main.cf lines with 'postconf -c STAGE -e', runs postmap for hash maps;
+  2. validates the staged copy: spamassassin --lint, postconf -n, postfix check (as root),
+     postmap probes; warnings the current configuration already gives are not counted;
+  3. prints a unified diff (same input twice: "nothing to change", nothing written);
+  4. backs up every file it changes (ROOT/var/backups/bouncegen/<time>/), writes each file with a
+     rename (maps first, main.cf last), validates again and rolls back on any failure;
+  5. prints the reload commands, or runs them with --reload.
+Files: SA_DIR/72_bouncegen.cf (and any other file of SOURCE/spamassassin/), and
+POSTFIX_DIR/bouncegen/{header_checks,body_checks,null_sender(.db),main.cf}; main.cf gets the
+parameter lines. A main.cf parameter that the admin set to another value is refused unless
+--replace-params (merge it by hand, bouncegen's tables first). With a --root other than / and no
+main.cf there, a new main.cf holding only bouncegen's lines is started.
+
+examples:
+  bouncegen install site.toml --dry-run           # the diff and the checks, nothing written
+  bouncegen install site.toml --reload            # install on this host, reload postfix and spamd
+  bouncegen install build/ --root /srv/mx1-image  # into a staged tree (or: make install DESTDIR=...)
+  bouncegen install site.toml --sa-dir /etc/spamassassin   # Debian's own name (it also has the
+                                                  # /etc/mail/spamassassin symlink)
+
+Exit status: 0 installed or nothing to change; 1 validation failed (nothing installed, or rolled
+back); 2 bad input (inventory, SOURCE, conflicting main.cf parameter, --reload with --root);
+3 a required engine (spamassassin, postconf, postmap, postfix) is missing or failed.
+"""
+
+
+def add_subcommand(sub) -> None:
+    p = sub.add_parser(
+        "install",
+        help="install rendered files into SpamAssassin and Postfix, validated, with backup and rollback",
+        description="Install the SpamAssassin files, Postfix maps and main.cf lines of SOURCE into\n"
+        "this host (or --root): a diff first, validation with the real tools before anything\n"
+        "takes effect, a backup, and rollback on any failure.",
+        epilog=INSTALL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("source", nargs="?", default="build", metavar="SOURCE",
+                   help="inventory (TOML) or rendered directory (default: build)")
+    p.add_argument("--root", default="/", metavar="DIR", help="install below DIR (default: /)")
+    p.add_argument("--sa-dir", default=DEFAULT_SA_DIR, metavar="PATH",
+                   help="SpamAssassin site directory, under ROOT (default: /etc/mail/spamassassin)")
+    p.add_argument("--postfix-dir", default=DEFAULT_POSTFIX_DIR, metavar="PATH",
+                   help="Postfix config directory, under ROOT (default: /etc/postfix)")
+    p.add_argument("-n", "--dry-run", action="store_true", help="show the diff and validate; write nothing")
+    p.add_argument("--reload", action="store_true", help="reload postfix and spamd afterwards (only with --root /)")
+    p.add_argument("--replace-params", action="store_true",
+                   help="let bouncegen's main.cf values replace values the admin set")
+    p.add_argument("--backup-dir", metavar="DIR", help="where backups go (default: ROOT/var/backups/bouncegen)")
+    p.set_defaults(func=_run)

@@ -3,7 +3,6 @@ then used by the real spamassassin."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import os
