@@ -577,7 +577,10 @@ def reload_commands(target: Target) -> list[list[str]]:
 SPAMD_PIDFILES = (Path("/run/spamd.pid"), Path("/var/run/spamd.pid"), Path("/run/spamassassin.pid"))
 
 
-def do_reload(target: Target, say: Callable[[str], None]) -> None:
+def do_reload(target: Target, say: Callable[[str], None], *, units: tuple[str, ...] = ("spamd", "spamassassin"),
+              pidfiles: tuple[Path, ...] = SPAMD_PIDFILES) -> None:
+    """Reload Postfix if it runs, then spamd: through systemd (UNITS), else by a SIGHUP to the PID
+    in the first of PIDFILES that names one."""
     postfix = engines.require("postfix")
     status = engines.run([postfix, "-c", str(target.pf_dir), "status"])
     if status.returncode != 0:
@@ -589,7 +592,7 @@ def do_reload(target: Target, say: Callable[[str], None]) -> None:
         say("postfix reload: done")
     systemctl = engines.which("systemctl")
     # Debian 12 names the unit spamd (package spamd); Debian 11 and older, spamassassin.
-    for unit in ("spamd", "spamassassin") if systemctl else ():
+    for unit in units if systemctl else ():
         if engines.run([systemctl, "is-active", "--quiet", unit]).returncode != 0:
             continue
         proc = engines.run([systemctl, "reload", unit])
@@ -597,7 +600,7 @@ def do_reload(target: Target, say: Callable[[str], None]) -> None:
             raise EngineError(f"systemctl reload {unit}: {proc.stderr.strip() or proc.returncode} (the new files are installed)")
         say(f"systemctl reload {unit}: done")
         return
-    for pidfile in SPAMD_PIDFILES:
+    for pidfile in pidfiles:
         with contextlib.suppress(OSError, ValueError):
             pid = int(pidfile.read_text().split()[0])
             os.kill(pid, signal.SIGHUP)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -307,3 +309,89 @@ def test_warns_when_vbounce_is_not_loaded(root, capsys):
     warning = next(line for line in out.splitlines() if line.startswith("warning:"))
     assert "bouncegen's rules will not fire:" in warning
     assert "BG_BOUNCE" in warning and "__MY_SERVERS_FOUND" in warning
+
+
+LAB_MASTER_CF = """\
+# test lab: smtpd on loopback only, nothing that delivers off this machine
+127.0.0.1:{port} inet n - n - 1 smtpd
+cleanup   unix n - n - 0 cleanup
+qmgr      unix n - n 300 1 qmgr
+rewrite   unix - - n - - trivial-rewrite
+bounce    unix - - n - 0 bounce
+defer     unix - - n - 0 bounce
+trace     unix - - n - 0 bounce
+proxymap  unix - - n - - proxymap
+showq     unix n - n - - showq
+error     unix - - n - - error
+anvil     unix - - n - 1 anvil
+postlog   unix-dgram n - n - 1 postlogd
+"""
+
+
+@pytest.mark.postfix
+@pytest.mark.spamassassin
+@pytest.mark.slow
+def test_reload_running_postfix_and_spamd(root, tmp_path):
+    """--reload's work on a running private Postfix (postfix -c DIR reload) and a private spamd
+    (SIGHUP to the PID in its pidfile); systemd is left out so the host's spamd is never touched."""
+    need("spamd", "spamc")
+    if os.geteuid() != 0:
+        pytest.skip("starting a Postfix master needs root")
+    from bouncegen.spamd import Spamd, free_port
+
+    # Postfix's daemons drop to the postfix user: the root must be reachable for it, which
+    # pytest's tmp_path (under a 0700 directory) is not.
+    lab = Path(tempfile.mkdtemp(prefix="bouncegen-reload-"))
+    try:
+        _reload_lab(root, lab / "root", tmp_path)
+    finally:
+        shutil.rmtree(lab, ignore_errors=True)
+
+
+def _reload_lab(template: Path, root: Path, tmp_path: Path) -> None:
+    from bouncegen.spamd import Spamd, free_port
+
+    shutil.copytree(template, root)
+    (root / "etc/postfix/main.cf").write_text(admin_main_cf(root))
+    os.chmod(root.parent, 0o755)
+    pf = root / "etc/postfix"
+    (pf / "master.cf").write_text(LAB_MASTER_CF.format(port=free_port()))
+    (root / "data").mkdir()
+    shutil.chown(root / "data", "postfix", "postfix")
+    os.chmod(root, 0o755)
+    postconf = engines.require("postconf")
+    subprocess.run([postconf, "-c", str(pf), "-e", f"maillog_file = {root}/maillog",
+                    f"maillog_file_prefixes = {root}", "inet_interfaces = 127.0.0.1", "inet_protocols = ipv4",
+                    "mydestination =", "alias_maps =", "alias_database ="], check=True)
+    target = install.Target.make(root)
+    assert install.install(EXAMPLE, target, say=lambda line: None)
+
+    postfix = engines.require("postfix")
+    said: list[str] = []
+    started = subprocess.run([postfix, "-c", str(pf), "start"], capture_output=True, text=True, timeout=60)
+    try:
+        assert started.returncode == 0, started.stderr
+        with Spamd(target.sa_dir, children=1) as spamd:
+            install.do_reload(target, said.append, units=(), pidfiles=(tmp_path / "absent.pid", spamd.pidfile))
+            assert said[0] == "postfix reload: done"
+            assert said[1].startswith("spamd (pid ") and said[1].endswith("sent SIGHUP")
+            deadline = time.monotonic() + 30
+            while "SIGHUP" not in spamd.log.read_text(errors="replace") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert "SIGHUP" in spamd.log.read_text(errors="replace")
+        deadline = time.monotonic() + 10
+        while "reload -- version" not in _text(root / "maillog") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert f"reload -- version" in _text(root / "maillog")
+    finally:
+        subprocess.run([postfix, "-c", str(pf), "stop"], capture_output=True, timeout=60)
+    said.clear()
+    install.do_reload(target, said.append, units=(), pidfiles=())
+    assert said[0].startswith("postfix is not running")
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
