@@ -337,8 +337,6 @@ def test_reload_running_postfix_and_spamd(root, tmp_path):
     need("spamd", "spamc")
     if os.geteuid() != 0:
         pytest.skip("starting a Postfix master needs root")
-    from bouncegen.spamd import Spamd, free_port
-
     # Postfix's daemons drop to the postfix user: the root must be reachable for it, which
     # pytest's tmp_path (under a 0700 directory) is not.
     lab = Path(tempfile.mkdtemp(prefix="bouncegen-reload-"))
@@ -382,7 +380,7 @@ def _reload_lab(template: Path, root: Path, tmp_path: Path) -> None:
         deadline = time.monotonic() + 10
         while "reload -- version" not in _text(root / "maillog") and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert f"reload -- version" in _text(root / "maillog")
+        assert "reload -- version" in _text(root / "maillog")
     finally:
         subprocess.run([postfix, "-c", str(pf), "stop"], capture_output=True, timeout=60)
     said.clear()
