@@ -115,6 +115,9 @@ def build(spec: str | Path, out_dir: Path, *, version: int | None = None, gpg_ke
     elif version < 100:
         raise UsageError(f"--version {version}: sa-update needs a version of at least 3 digits (e.g. {FIRST_VERSION})")
     archive = out_dir / f"{version}.tar.gz"
+    if have and version < have[-1] and not archive.exists():
+        raise UsageError(f"--version {version}: below the newest version in {out_dir} ({have[-1]}); hosts that "
+                         f"installed that one would never take this one")
     if archive.exists() and archive.read_bytes() != data:
         raise UsageError(
             f"{archive}: exists with other content; hosts that installed version {version} would never "

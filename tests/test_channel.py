@@ -145,6 +145,8 @@ def test_versions(tmp_path, capsys):
     # A version that exists with other content would never reach hosts that installed it.
     status, _, err = run(capsys, "channel", str(EXAMPLE), "-o", str(out), "--version", "1000002")
     assert status == 2 and "exists with other content" in err
+    status, _, err = run(capsys, "channel", str(EXAMPLE), "-o", str(out), "--version", "1000000")
+    assert status == 2 and "below the newest version" in err
     status, _, err = run(capsys, "channel", str(EXAMPLE), "-o", str(out), "--version", "7")
     assert status == 2 and "3 digits" in err
 
