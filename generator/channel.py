@@ -171,7 +171,8 @@ sa-update includes its *.cf and *.pre files; loadplugin lines stay commented out
 run sa-update --allowplugins. The archive is deterministic: the same files give the same bytes.
 
 Without --version: the newest N.tar.gz in DIR if it holds the same files, else the next number
-(1000001 in an empty directory). A version that exists with other content is refused.
+(1000001 in an empty directory). A version that exists with other content, or one below the
+newest in DIR, is refused: hosts that have the newer one would never take it.
 
 examples:
   bouncegen channel site.toml -o channel/                    # channel/1000001.tar.gz{,.sha256,.sha512}
