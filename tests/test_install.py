@@ -393,3 +393,19 @@ def _text(path: Path) -> str:
         return path.read_text(errors="replace")
     except OSError:
         return ""
+
+
+def test_every_command_has_help_with_examples(capsys):
+    """bouncegen --help and every subcommand's --help show examples (argparse epilogs, kept as
+    written by RawDescriptionHelpFormatter)."""
+    import argparse
+
+    top = cli.parser()
+    subs = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in [("bouncegen", top)] + sorted(subs.choices.items()):
+        assert p.epilog and "example" in p.epilog, f"{name} --help has no examples"
+        assert p.formatter_class is argparse.RawDescriptionHelpFormatter, name
+        with pytest.raises(SystemExit) as exc:
+            cli.main(([] if name == "bouncegen" else [name]) + ["--help"])
+        assert exc.value.code == 0
+        assert "example" in capsys.readouterr().out
