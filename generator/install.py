@@ -387,6 +387,12 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
         else:
             conflicts.append(f"{main_cf}: {name} = {current[name]}\n    bouncegen would set: {name} = {value}")
     params = [(n, v) for n, v in params if n not in merged]
+    if dict(params).get("disable_mime_input_processing") == "yes" and current.get("disable_mime_input_processing") != "yes":
+        # The site's own checks of attachment headers (file names, nested messages) stop working.
+        for name in ("nested_header_checks", "mime_header_checks"):
+            if name in current and "bouncegen/" not in current[name] and current[name] != "$header_checks":
+                plan.notes.append(f"{main_cf}: {name} = {current[name]}: with disable_mime_input_processing = yes "
+                                  "it no longer sees the headers of attachments and attached messages")
     if conflicts and not replace_params:
         raise UsageError(
             ["main.cf already sets parameters that bouncegen also sets, to other values:"]

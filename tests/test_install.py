@@ -409,3 +409,14 @@ def test_every_command_has_help_with_examples(capsys):
             cli.main(([] if name == "bouncegen" else [name]) + ["--help"])
         assert exc.value.code == 0
         assert "example" in capsys.readouterr().out
+
+
+@pytest.mark.postfix
+@pytest.mark.spamassassin
+@pytest.mark.slow
+def test_notes_that_mime_processing_off_silences_nested_header_checks(root, capsys):
+    main = root / "etc/postfix/main.cf"
+    main.write_text(admin_main_cf(root) + "nested_header_checks = regexp:/etc/postfix/attachment_names\n")
+    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root), "--dry-run")
+    assert status == 0, err
+    assert "nested_header_checks = regexp:/etc/postfix/attachment_names: with disable_mime_input_processing" in out
