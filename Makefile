@@ -1,6 +1,8 @@
 # bouncegen: the two set-up commands of README.md, and the benchmarks.
 #   make rules   create .venv/, install bouncegen into it, render $(INVENTORY) into build/
 #   make test    install the engines (Debian packages) and test dependencies, run every test
+#   make install [DESTDIR=/srv/mx-image] [INSTALL_ARGS=--dry-run]   render, then bouncegen install
+#   make channel [CHANNEL_DIR=channel]   render, then an sa-update channel archive of the SA files
 PYTHON    ?= python3
 VENV      := .venv
 BIN       := $(VENV)/bin
@@ -8,7 +10,10 @@ INVENTORY ?= inventory.example.toml
 BUILD     ?= build
 SOURCES   := pyproject.toml $(shell find generator templates rules sa_plugin -type f -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: rules test engines clean
+DESTDIR   ?=
+CHANNEL_DIR ?= channel
+
+.PHONY: rules test engines clean install channel
 
 rules: $(BIN)/bouncegen
 	$(BIN)/bouncegen render $(INVENTORY) -o $(BUILD)
@@ -29,6 +34,14 @@ engines:
 
 test: engines $(BIN)/bouncegen $(VENV)/.test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# bouncegen install shows a diff, validates with the real tools before anything takes effect,
+# keeps a backup and rolls back; DESTDIR installs into a staged tree instead of this host.
+install: rules
+	$(BIN)/bouncegen install $(BUILD) --root $(if $(DESTDIR),$(DESTDIR),/) $(INSTALL_ARGS)
+
+channel: rules
+	$(BIN)/bouncegen channel $(BUILD) -o $(CHANNEL_DIR) $(CHANNEL_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(VENV) *.egg-info

@@ -19,6 +19,15 @@ def _render(args: argparse.Namespace) -> int:
     from . import inventory, render
 
     inv = inventory.load(args.inventory)
+    if args.check:
+        # For pipelines that keep the rendered output under version control: nothing is written.
+        lines = render.diff(inv, Path(args.output))
+        if lines:
+            sys.stdout.write("".join(lines))
+            print(f"{args.output}: out of date; run: bouncegen render {args.inventory} -o {args.output}", file=sys.stderr)
+            return 1
+        print(f"{args.output}: up to date", file=sys.stderr)
+        return 0
     require = bool(os.environ.get("CI")) or args.require_lint
     written, notes = render.render(inv, Path(args.output), require_tools=require, do_lint=not args.no_lint)
     for note in notes:
@@ -32,9 +41,23 @@ RENDER_EPILOG = """\
 examples:
   bouncegen render inventory.toml                 # writes build/spamassassin, build/postfix
   bouncegen render site.toml -o /tmp/out          # another output directory
+  bouncegen render site.toml --check              # CI: is the committed build/ up to date?
 
-Exit status: 0 written; 1 the rendered files failed spamassassin --lint or postmap (nothing
-written); 2 the inventory is invalid (one line per problem, nothing written).
+Exit status: 0 written (with --check: up to date); 1 the rendered files failed spamassassin --lint
+or postmap (nothing written), or with --check: the output would change (a unified diff on
+stdout, nothing written); 2 the inventory is invalid (one line per problem, nothing written).
+"""
+
+
+TOP_EPILOG = """\
+examples:
+  bouncegen render site.toml -o build             # render and lint into build/
+  bouncegen render site.toml --check              # exit 1 with a diff when build/ is out of date
+  bouncegen install site.toml --dry-run           # what would change on this host, validated
+  bouncegen install site.toml --reload            # install with backup and rollback, reload
+  bouncegen channel site.toml -o channel/         # sa-update channel archive for many MX hosts
+
+Run 'bouncegen COMMAND --help' for a command's options, examples and exit status.
 """
 
 
@@ -43,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
         prog="bouncegen",
         description="Render Postfix and SpamAssassin anti-backscatter configuration from one site inventory.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Run 'bouncegen COMMAND --help' for a command's options and examples.",
+        epilog=TOP_EPILOG,
     )
     top.add_argument("--version", action="version", version=f"bouncegen {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -64,7 +87,14 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fail when spamassassin or postmap is missing instead of skipping their lint (default under CI=true)",
     )
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 with a unified diff when DIR is not up to date")
     p.set_defaults(func=_render)
+
+    from . import channel, install  # their own subcommands: options, help and examples
+
+    install.add_subcommand(sub)
+    channel.add_subcommand(sub)
     return top
 
 

@@ -134,3 +134,30 @@ def render(inv: Inventory, out_dir: Path, *, require_tools: bool = False, do_lin
         for sub in sorted({Path(rel).parts[0] for rel in files}):
             _replace_dir(stage / sub, out_dir / sub)
     return sorted(files), notes
+
+
+def diff(inv: Inventory, out_dir: Path) -> list[str]:
+    """Unified diff from OUT_DIR's current files to what render() would write (empty: up to
+    date). render() replaces the whole spamassassin/ and postfix/ directories, so a file there
+    that would no longer be rendered shows as removed. Nothing is written."""
+    import difflib
+
+    files = render_files(inv)
+    current = {}
+    for sub in sorted({Path(rel).parts[0] for rel in files}):
+        if (out_dir / sub).is_dir():
+            for f in sorted((out_dir / sub).rglob("*")):
+                if f.is_file():
+                    current[f.relative_to(out_dir).as_posix()] = f.read_text(encoding="utf-8", errors="replace")
+    lines: list[str] = []
+    for rel in sorted(set(files) | set(current)):
+        old, new = current.get(rel), files.get(rel)
+        if old == new:
+            continue
+        lines += difflib.unified_diff(
+            [] if old is None else old.splitlines(keepends=True),
+            [] if new is None else new.splitlines(keepends=True),
+            f"a/{rel}" if old is not None else "/dev/null",
+            f"b/{rel}" if new is not None else "/dev/null",
+        )
+    return [line if line.endswith("\n") else line + "\n" for line in lines]
