@@ -120,6 +120,12 @@ class Spamd:
                 f"--syslog={self.log}", f"--helper-home-dir={home}"]
         if os.geteuid() == 0:
             argv.append("--username=nobody")
+            # As nobody, spamd must traverse every directory above its site config; a private
+            # TMPDIR (mode 0700) would make it start without a single .pre file.
+            for parent in self.workdir.resolve().parents:
+                if not os.stat(parent).st_mode & 0o001:
+                    raise EngineError(f"spamd runs as nobody and cannot reach {self.workdir}: {parent} is not "
+                                      "searchable by others (set TMPDIR to a directory such as /tmp)")
         self.errlog = self.workdir / "spamd.stderr"
         for _ in range(3):  # a port taken between free_port() and bind: try another
             self.port = free_port()
