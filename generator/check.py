@@ -368,10 +368,7 @@ def _read(corpus: Path, sample: Sample) -> tuple[bytes | None, int, list[str], s
     return data, len(raw), notes, ""
 
 
-def _sa_job(spamd: Spamd, corpus: Path, sample: Sample) -> SpamdResult | None:
-    data, _, _, err = _read(corpus, sample)
-    if data is None:
-        return None
+def _sa_job(spamd: Spamd, data: bytes) -> SpamdResult:
     try:
         return spamd.check(data)
     except subprocess.TimeoutExpired:
@@ -380,10 +377,7 @@ def _sa_job(spamd: Spamd, corpus: Path, sample: Sample) -> SpamdResult | None:
         return SpamdResult(ok=False, error=f"spamc: {exc}")
 
 
-def _pf_job(pf: PostfixChecks, corpus: Path, sample: Sample) -> PostfixResult | None:
-    data, _, _, err = _read(corpus, sample)
-    if data is None:
-        return None
+def _pf_job(pf: PostfixChecks, data: bytes) -> PostfixResult:
     return pf.check(data)
 
 
@@ -396,26 +390,51 @@ def _spamd_dead(spamd: Spamd, done: int, total: int) -> EngineError:
 
 def _feed(samples: list[Sample], opts: Options, spamd: Spamd, pf: PostfixChecks, scores: dict[str, float],
           policy: str, confdir: Path, jobs: int) -> list[Record]:
+    """Feed the messages to both pools, a bounded window at a time (memory stays flat on big
+    corpora, and each wait() looks at a few futures, not thousands)."""
     corpus = opts.corpus
     total = len(samples)
     progress = _progress(opts, total)
     sa_pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="spamc")
     pf_pool = ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 1) // 2), thread_name_prefix="postmap")
-    pending: dict[Future, tuple[int, str]] = {}
-    results: list[dict] = [{} for _ in samples]
+    window = 4 * jobs
+    records: list[Record] = []
+    inflight: dict[Future, tuple[Record, str]] = {}
+    partial: dict[int, dict] = {}
+    finished = 0
+    todo = iter(samples)
+    exhausted = False
     try:
-        for i, s in enumerate(samples):
-            pending[sa_pool.submit(_sa_job, spamd, corpus, s)] = (i, "sa")
-            pending[pf_pool.submit(_pf_job, pf, corpus, s)] = (i, "pf")
-        finished = 0
-        while pending:
-            done, _ = wait(list(pending), timeout=1.0, return_when=FIRST_COMPLETED)
+        while True:
+            while not exhausted and len(partial) < window:
+                s = next(todo, None)
+                if s is None:
+                    exhausted = True
+                    break
+                rec = Record(s.path, s.category, s.expected)
+                records.append(rec)
+                data, rec.size, rec.notes, err = _read(corpus, s)
+                if data is None:
+                    rec.verdict, rec.error = "error", err
+                    finished += 1
+                    if progress:
+                        progress.advance(1)
+                    continue
+                partial[id(rec)] = {}
+                inflight[sa_pool.submit(_sa_job, spamd, data)] = (rec, "sa")
+                inflight[pf_pool.submit(_pf_job, pf, data)] = (rec, "pf")
+            if not inflight:
+                break
+            done, _ = wait(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
             if not spamd.alive():
                 raise _spamd_dead(spamd, finished, total)
             for fut in done:
-                i, kind = pending.pop(fut)
-                results[i][kind] = fut.result()
-                if len(results[i]) == 2:
+                rec, kind = inflight.pop(fut)
+                got = partial[id(rec)]
+                got[kind] = fut.result()
+                if len(got) == 2:
+                    del partial[id(rec)]
+                    decide(rec, got["pf"], got["sa"], scores, policy, confdir)
                     finished += 1
                     if progress:
                         progress.advance(1)
@@ -426,15 +445,6 @@ def _feed(samples: list[Sample], opts: Options, spamd: Spamd, pf: PostfixChecks,
             pool.shutdown(wait=False, cancel_futures=True)
         if progress:
             progress.close()
-    records = []
-    for s, res in zip(samples, results):
-        rec = Record(s.path, s.category, s.expected)
-        data, rec.size, rec.notes, err = _read(corpus, s)
-        if data is None:
-            rec.verdict, rec.error = "error", err
-        else:
-            decide(rec, res.get("pf"), res.get("sa"), scores, policy, confdir)
-        records.append(rec)
     return records
 
 
