@@ -5,8 +5,8 @@ On the same messages, in one run (so that the machine's load is the same for all
 - runner: ``bouncegen check`` (spamc -x with N workers + postmap, verdicts, records), counted from
   the first message fed to the last verdict (set-up: render and spamd start, reported apart);
 - raw spamc: the same rendered files in the same private spamd with N children, fed by
-  ``xargs -P N`` running ``spamc -x -y < msg`` with nothing around it (measured before and after
-  the runner; the mean is the reference);
+  ``xargs -P N`` running ``spamc -x -y < msg`` with nothing around it (rounds alternate with the
+  runner's, raw first and last; the mean is the reference);
 - naive: ``spamassassin -L -t`` once per message with the same site config, on an evenly spread
   subset (it loads every rule for each message, so it is slow);
 - postmap alone: the two postmap calls per message of the runner, by ``xargs -P N``.
@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest")
     ap.add_argument("-j", "--jobs", type=int, default=0, help="workers (default: as bouncegen check)")
     ap.add_argument("--naive", type=int, default=30, metavar="N", help="messages for the naive run (default 30)")
+    ap.add_argument("--rounds", type=int, default=2, metavar="N",
+                    help="runner rounds, alternating with raw spamc rounds (default 2)")
     args = ap.parse_args(argv)
 
     jobs = args.jobs or check.default_jobs()
@@ -96,30 +98,41 @@ def main(argv: list[str] | None = None) -> int:
         render.write_tree(render.render_files(inv), rendered)
         pf = PostfixChecks(engines.postfix_config_dir(scratch / "postfix", rendered / "postfix"))
 
-        figures: dict[str, tuple[int, float]] = {}
-        figures["raw spamc -> spamd (before)"] = (n, raw_spamc(rendered, files, jobs))
-        print("  raw spamc (before) done", flush=True)
+        # Raw and runner alternate (raw, runner, raw, ..., raw) so that a change in the machine's
+        # load during the bench touches both alike; each ratio is taken against the mean raw rate.
         opts = check.Options(inventory=Path(args.inventory), corpus=corpus,
                              manifest=Path(args.manifest) if args.manifest else None, jobs=jobs, lint=False,
                              progress=False)
-        result = check.run(opts)
-        figures["bouncegen check (runner)"] = (n, result.seconds_run)
-        print(f"  runner done (set-up {result.seconds_setup:.1f} s)", flush=True)
-        figures["raw spamc -> spamd (after)"] = (n, raw_spamc(rendered, files, jobs))
-        figures["postmap alone"] = (n, postmap_alone(pf, files, jobs))
-        figures["naive spamassassin -L -t"] = (len(subset), naive(rendered, subset, scratch))
+        raw_s, runner_s = [], []
+        for r in range(args.rounds):
+            raw_s.append(raw_spamc(rendered, files, jobs))
+            print(f"  round {r + 1}: raw spamc {n / raw_s[-1]:.1f} msg/s", flush=True)
+            result = check.run(opts)
+            runner_s.append(result.seconds_run)
+            print(f"  round {r + 1}: runner {n / runner_s[-1]:.1f} msg/s (set-up {result.seconds_setup:.1f} s)",
+                  flush=True)
+        raw_s.append(raw_spamc(rendered, files, jobs))
+        print(f"  raw spamc (last) {n / raw_s[-1]:.1f} msg/s", flush=True)
+        pm_s = postmap_alone(pf, files, jobs)
+        naive_s = naive(rendered, subset, scratch)
 
-    rate = {k: m / s for k, (m, s) in figures.items()}
-    raw = (rate["raw spamc -> spamd (before)"] + rate["raw spamc -> spamd (after)"]) / 2
-    runner = rate["bouncegen check (runner)"]
+    raw = sum(n / x for x in raw_s) / len(raw_s)
+    runner = sum(n / x for x in runner_s) / len(runner_s)
+    naive_rate = len(subset) / naive_s
+    rows = [(f"bouncegen check (runner), mean of {len(runner_s)}", n, sum(runner_s) / len(runner_s), runner),
+            (f"raw spamc -> spamd, mean of {len(raw_s)}", n, sum(raw_s) / len(raw_s), raw),
+            ("postmap alone (-hq + -bq)", n, pm_s, n / pm_s),
+            ("naive spamassassin -L -t", len(subset), naive_s, naive_rate)]
     print()
-    print(f"{'method':32} {'msgs':>6} {'seconds':>8} {'msg/s':>8}")
-    for k, (m, s) in figures.items():
-        print(f"{k:32} {m:6d} {s:8.1f} {m / s:8.1f}")
+    print(f"{'method':40} {'msgs':>6} {'seconds':>8} {'msg/s':>8}")
+    for name, m, sec, rate in rows:
+        print(f"{name:40} {m:6d} {sec:8.1f} {rate:8.1f}")
     print()
-    print(f"runner / naive spamassassin -t : {runner / rate['naive spamassassin -L -t']:6.1f} x   (goal >= 15 x)")
+    print("runner rounds (msg/s): " + ", ".join(f"{n / x:.1f}" for x in runner_s)
+          + "; raw rounds: " + ", ".join(f"{n / x:.1f}" for x in raw_s))
+    print(f"runner / naive spamassassin -t : {runner / naive_rate:6.1f} x   (goal >= 15 x)")
     print(f"runner / raw spamc (mean)      : {100 * runner / raw:6.1f} %   (goal >= 80 %)")
-    print(f"postmap alone / runner         : {rate['postmap alone'] / runner:6.1f} x")
+    print(f"postmap alone / runner         : {(n / pm_s) / runner:6.1f} x")
     return 0
 
 

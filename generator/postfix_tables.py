@@ -113,7 +113,9 @@ class PostfixChecks:
         return queries
 
     def describe(self) -> str:
-        return "; ".join(f"postmap {q.flags} - {q.table}" for q in self.queries)
+        """The queries as a reader can repeat them (the temporary directory as $config_directory)."""
+        return "; ".join(f"postmap {q.flags} - {q.table.replace(f'{self.confdir}/', '$config_directory/')}"
+                         for q in self.queries)
 
     def _limit_body(self, message: bytes) -> bytes:
         """Drop body lines that start beyond body_checks_size_limit (cleanup's ``offset < limit``)."""

@@ -125,9 +125,10 @@ def print_tables(result: Result, out: IO[str]) -> None:
     s = summary(result)
     p = result.provenance
     console.print(f"bouncegen check: {s['messages']} messages in {s['seconds_run']:.1f} s "
-                  f"({s['messages_per_second'] or 0:.1f} msg/s, set-up {s['seconds_setup']:.1f} s); "
-                  f"SpamAssassin {p['spamassassin']}, Postfix {p['postfix']}, bouncegen {p['bouncegen']}; "
-                  f"inventory sha256 {p['inventory_sha256'][:12]}")
+                  f"({s['messages_per_second'] or 0:.1f} msg/s, set-up {s['seconds_setup']:.1f} s)")
+    console.print(f"SpamAssassin {p['spamassassin']}, Postfix {p['postfix']}, bouncegen {p['bouncegen']}; "
+                  f"inventory {p['inventory']} (sha256 {p['inventory_sha256'][:12]}), policy.scores = "
+                  f"{p['policy']['scores']}, -j {p['options']['jobs']}")
 
     t = Table(box=box.SIMPLE_HEAD, title="Verdicts per category", title_justify="left")
     for col in ("category", "n", "caught", "expected", "wrong"):
