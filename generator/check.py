@@ -300,6 +300,11 @@ def provenance(opts: Options, inv, jobs: int, pf: PostfixChecks | None) -> dict:
     }
 
 
+def _lint(rendered: Path, inv) -> None:
+    from . import lint
+    lint.lint(rendered, render.map_types(inv), require_tools=True)
+
+
 def _require_engines() -> None:
     for name in ("spamd", "spamc", "spamassassin", "postmap", "postconf"):
         engines.require(name)
@@ -311,7 +316,7 @@ def _require_map_type(confdir: Path, map_type: str) -> None:
         raise EngineError(f"postmap: no {map_type}: table support; install it: apt-get install postfix-{map_type}")
 
 
-def run(opts: Options, *, on_spamd=None, stream=None) -> Result:
+def run(opts: Options, *, on_spamd=None) -> Result:
     """Run the corpus; raises UsageError/InventoryError (2), LintError (1), EngineError (3).
 
     ``on_spamd(spamd, samples)`` is called once the daemon answers (tests use it to kill it)."""
@@ -333,16 +338,20 @@ def run(opts: Options, *, on_spamd=None, stream=None) -> Result:
         rendered = tmp / "rendered"
         files = render.render_files(inv)
         render.write_tree(files, rendered)
-        if opts.lint:
-            from . import lint
-            lint.lint(rendered, render.map_types(inv), require_tools=True)
         confdir = engines.postfix_config_dir(tmp / "postfix", rendered / "postfix")
         _require_map_type(confdir, inv.policy.map_type)
         pf = PostfixChecks(confdir)
         scores = verdict_scores(rendered / "spamassassin")
-        prov = provenance(opts, inv, jobs, pf)
-        spamd = Spamd(rendered / "spamassassin", children=jobs, workdir=tmp / "spamd")
-        spamd.start()
+        # The lint and the version probes each start a Perl SpamAssassin: run them while spamd
+        # starts, and wait for both before the first message (a lint failure ends the run).
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="setup") as setup:
+            lint_job = setup.submit(_lint, rendered, inv) if opts.lint else None
+            prov_job = setup.submit(provenance, opts, inv, jobs, pf)
+            spamd = Spamd(rendered / "spamassassin", children=jobs, workdir=tmp / "spamd")
+            spamd.start()
+            if lint_job is not None:
+                lint_job.result()
+            prov = prov_job.result()
         if on_spamd is not None:
             on_spamd(spamd, samples)
         t1 = time.monotonic()

@@ -440,3 +440,26 @@ def test_malformed_input_gets_a_verdict_or_an_error(tmp_path, capsys):
     for rel in ("ham/crlf.eml", "ham/mbox.eml"):
         assert recs[rel]["verdict"] == recs["ham/lf.eml"]["verdict"]
         assert recs[rel]["spamassassin"]["tests"] == recs["ham/lf.eml"]["spamassassin"]["tests"]
+
+
+def test_postfix_wiring_is_read_from_main_cf(tmp_path):
+    """-m only when main.cf leaves MIME processing on; tables as postconf expands them."""
+    from bouncegen.postfix_tables import PostfixChecks
+
+    inv_path = tmp_path / "inv.toml"
+    inv_path.write_text(INVENTORY)
+    rendered = tmp_path / "r"
+    render.write_tree(render.render_files(inventory.load(inv_path)), rendered)
+    conf = engines.postfix_config_dir(tmp_path / "pf", rendered / "postfix")
+    pf = PostfixChecks(conf)
+    assert [(q.parameter, q.flags) for q in pf.queries] == [("header_checks", "-hq"), ("body_checks", "-bq")]
+    assert all(q.table.endswith(f"{conf}/bouncegen/{q.parameter}") for q in pf.queries)
+    assert pf.check(FORGED_HELO_HEADER).refused.parameter == "header_checks"
+    assert pf.check(FORGED_RELAY_BODY).refused.parameter == "body_checks"
+    assert pf.check(HAM).refused is None
+
+    main_cf = conf / "main.cf"
+    main_cf.write_text(main_cf.read_text().replace("disable_mime_input_processing = yes",
+                                                   "disable_mime_input_processing = no"))
+    pf = PostfixChecks(conf)
+    assert [(q.parameter, q.flags) for q in pf.queries] == [("header_checks", "-hmq"), ("body_checks", "-bmq")]
