@@ -121,7 +121,7 @@ def print_tables(result: Result, out: IO[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=out, width=None if out.isatty() else 132, highlight=False, soft_wrap=False)
+    console = Console(file=out, width=None if out.isatty() else 160, highlight=False, soft_wrap=False)
     s = summary(result)
     p = result.provenance
     console.print(f"bouncegen check: {s['messages']} messages in {s['seconds_run']:.1f} s "
@@ -147,8 +147,10 @@ def print_tables(result: Result, out: IO[str]) -> None:
     wrong = [r for r in result.records if r.wrong]
     if wrong:
         w = Table(box=box.SIMPLE_HEAD, title=f"Wrong verdicts ({len(wrong)})", title_justify="left")
-        for col in ("path", "expected", "got", "reason"):
-            w.add_column(col, overflow="fold")
+        w.add_column("path", no_wrap=True)
+        w.add_column("expected")
+        w.add_column("got")
+        w.add_column("reason", overflow="fold")
         for r in wrong:
             w.add_row(r.path, r.expected, r.verdict, reason(r), style="red")
         console.print(w)
