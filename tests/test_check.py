@@ -463,3 +463,17 @@ def test_postfix_wiring_is_read_from_main_cf(tmp_path):
                                                    "disable_mime_input_processing = no"))
     pf = PostfixChecks(conf)
     assert [(q.parameter, q.flags) for q in pf.queries] == [("header_checks", "-hmq"), ("body_checks", "-bmq")]
+
+
+@pytest.mark.slow
+def test_tag_policy_blocks_on_any_scored_verdict_rule(tmp_path):
+    """policy.scores = "tag": 0.1-point labels; block = refused by Postfix or any scored BG_* rule fired."""
+    corpus = write_corpus(tmp_path / "tag", SAMPLES)
+    (corpus / "inventory.toml").write_text(INVENTORY + 'scores = "tag"\n')
+    result = check.run(check.Options(inventory=corpus / "inventory.toml", corpus=corpus,
+                                     manifest=corpus / "manifest.tsv", jobs=2, lint=False, progress=False))
+    assert result.rules and all(abs(v) < 1 for v in result.rules.values())
+    for r in result.records:
+        fired = [x for x in r.spamassassin["rules"] if result.rules.get(x, 1.0) != 0]
+        assert r.verdict == ("block" if r.postfix["refused"] or fired else "pass"), r.path
+    assert {r.path: r.verdict for r in result.records}["ham/lunch.eml"] == "pass"
