@@ -1,8 +1,11 @@
 # bouncegen: the two set-up commands of README.md, and the benchmarks.
 #   make rules   create .venv/, install bouncegen into it, render $(INVENTORY) into build/
-#   make test    install the engines (Debian packages) and test dependencies, run every test
+#   make test    install the engines (Debian packages) and test dependencies, run every test,
+#                then the corpus regression (make corpus)
 #   make install [DESTDIR=/srv/mx-image] [INSTALL_ARGS=--dry-run]   render, then bouncegen install
 #   make channel [CHANNEL_DIR=channel]   render, then an sa-update channel archive of the SA files
+#   make corpus  bouncegen check on corpus/ with the real spamd and postmap (exit 1 on any wrong verdict)
+#   make bench   runner vs raw spamc, naive spamassassin -t and postmap alone (BENCH_CORPUS, BENCH_MANIFEST)
 PYTHON    ?= python3
 VENV      := .venv
 BIN       := $(VENV)/bin
@@ -12,8 +15,13 @@ SOURCES   := pyproject.toml $(shell find generator templates rules sa_plugin -ty
 
 DESTDIR   ?=
 CHANNEL_DIR ?= channel
+CORPUS    ?= corpus
+BENCH_CORPUS   ?= $(CORPUS)
+BENCH_INVENTORY ?= $(BENCH_CORPUS)/inventory.toml
+BENCH_MANIFEST ?=
+BENCH_ARGS     ?=
 
-.PHONY: rules test engines clean install channel
+.PHONY: rules test engines clean install channel corpus bench
 
 rules: $(BIN)/bouncegen
 	$(BIN)/bouncegen render $(INVENTORY) -o $(BUILD)
@@ -34,6 +42,18 @@ engines:
 
 test: engines $(BIN)/bouncegen $(VENV)/.test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ -f $(CORPUS)/inventory.toml ]; then $(MAKE) --no-print-directory corpus; \
+	elif [ -n "$$CI" ]; then echo "error: $(CORPUS)/inventory.toml missing: no corpus regression" >&2; exit 1; \
+	else echo "note: $(CORPUS)/inventory.toml missing: corpus regression skipped" >&2; fi
+
+# Corpus regression on the real engines (README, "Corpus regression: bouncegen check").
+corpus: $(BIN)/bouncegen
+	$(BIN)/bouncegen check --inventory $(CORPUS)/inventory.toml --corpus $(CORPUS)
+
+# A benchmark to read, not a timed test (README, "Performance").
+bench: $(BIN)/bouncegen
+	$(BIN)/python -m bouncegen.bench --inventory $(BENCH_INVENTORY) --corpus $(BENCH_CORPUS) \
+		$(if $(BENCH_MANIFEST),--manifest $(BENCH_MANIFEST)) $(BENCH_ARGS)
 
 # bouncegen install shows a diff, validates with the real tools before anything takes effect,
 # keeps a backup and rolls back; DESTDIR installs into a staged tree instead of this host.

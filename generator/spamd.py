@@ -41,6 +41,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses; split after it.
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return sorted(members)
+
+
+def _stop_group(pgid: int, proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
+    """SIGTERM the process group, wait for every member to go, SIGKILL what is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc is not None:
+                proc.poll()  # reap the parent, else it stays a zombie member of the group
+            if not _group_members(pgid):
+                break
+            time.sleep(0.05)
+        else:
+            continue
+        break
+    if proc is not None:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 @dataclass
 class SpamdResult:
     ok: bool
@@ -61,6 +101,7 @@ class Spamd:
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bouncegen-spamd-"))
         self.port = 0
         self.proc: subprocess.Popen | None = None
+        self._pgid: int | None = None
         self.spamc = engines.require("spamc")
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -79,14 +120,26 @@ class Spamd:
                 f"--syslog={self.log}", f"--helper-home-dir={home}"]
         if os.geteuid() == 0:
             argv.append("--username=nobody")
+            # As nobody, spamd must traverse every directory above its site config; a private
+            # TMPDIR (mode 0700) would make it start without a single .pre file.
+            for parent in self.workdir.resolve().parents:
+                if not os.stat(parent).st_mode & 0o001:
+                    raise EngineError(f"spamd runs as nobody and cannot reach {self.workdir}: {parent} is not "
+                                      "searchable by others (set TMPDIR to a directory such as /tmp)")
+        self.errlog = self.workdir / "spamd.stderr"
         for _ in range(3):  # a port taken between free_port() and bind: try another
             self.port = free_port()
-            self.proc = subprocess.Popen(argv + [f"--listen=127.0.0.1:{self.port}"], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            # stderr to a file, not a pipe: an unread pipe that fills up would block spamd.
+            with open(self.errlog, "ab") as err:
+                self.proc = subprocess.Popen(argv + [f"--listen=127.0.0.1:{self.port}"], stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            self._pgid = self.proc.pid  # start_new_session: the parent leads its own group
             if self._wait_ready():
                 return self
-            self.stop()
-        raise EngineError(f"spamd: did not start; its log: {self.log}\n{self._log_tail()}")
+            self._terminate()
+        tail = self._log_tail()
+        self.stop()
+        raise EngineError(f"spamd: did not start; the end of its log:\n{tail}")
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + self.start_timeout
@@ -103,32 +156,49 @@ class Spamd:
         return False
 
     def _log_tail(self) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
-        except OSError:
-            return ""
+        lines = []
+        for f in (self.errlog, self.log):
+            try:
+                lines += f.read_text(errors="replace").splitlines()[-15:]
+            except (OSError, AttributeError):
+                pass
+        return "\n".join(lines)
 
     def alive(self) -> bool:
+        """True while the spamd parent runs. Its children outlive a killed parent and go on
+        answering, so a runner must ask this, not only look at spamc's exit status."""
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self) -> None:
-        """Stop spamd (the parent and its children: one process group) and remove the work dir."""
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def pids(self) -> list[int]:
+        """Every process of spamd's process group (the parent and its children), from /proc."""
+        if self._pgid is None:
+            return []
+        return _group_members(self._pgid)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the spamd parent only (tests: a daemon dying mid-run)."""
         if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        if self.proc is not None and self.proc.stderr:
-            self.proc.stderr.close()
-        self.proc = None
+            os.kill(self.proc.pid, sig)
+
+    def stop(self) -> None:
+        """Stop spamd (the parent and its children: one process group) and remove the work dir.
+
+        The group is signalled even when the parent is already gone: children of a killed
+        parent keep running and would otherwise be left behind."""
+        self._terminate()
         if self._own_tmp:
             import shutil
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _terminate(self) -> None:
+        if self._pgid is not None:
+            _stop_group(self._pgid, self.proc)
+            self._pgid = None
+        self.proc = None
 
     def __enter__(self) -> "Spamd":
         return self.start()
