@@ -120,7 +120,8 @@ DSN_FORGED = _dsn("Received: from spambot.example.net (unknown [203.0.113.99])\n
 # The bounce of mail our relay really sent: it quotes smtp1.out.example.org at its address.
 DSN_LEGIT = _dsn("Received: from smtp1.out.example.org (smtp1.out.example.org [192.0.2.25])\n\tby mx.remote.example; Mon, 02 Mar 2026 10:57:00 +0000", "legit")
 # Our relay's name at a foreign address, quoted in a body: Postfix body_checks refuse it.
-FORGED_RELAY_BODY = HAM.replace(b"Bob\n", b"Bob\n\n> Received: from smtp1.out.example.org (helo [203.0.113.9])\n>\tby victim.example\n")
+# Returned headers pasted into the body (unquoted: a "> " line is a person quoting, never refused).
+FORGED_RELAY_BODY = HAM.replace(b"Bob\n", b"Bob\n\nReceived: from smtp1.out.example.org (helo [203.0.113.9])\n\tby victim.example\n")
 # HELO as our own domain in the message's own Received: header: Postfix header_checks refuse it.
 FORGED_HELO_HEADER = HAM.replace(b"Received: from mail.example.com (mail.example.com", b"Received: from example.org (unknown")
 
