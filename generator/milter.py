@@ -214,10 +214,10 @@ def run(settings: Settings) -> int:
                     return self._tempfail(str(exc))
                 points, hit = verdict(tests, cfg.scores)
                 if points >= cfg.threshold:
-                    _log(f"reject: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit)}")
+                    _log(f"reject: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit)} tests={','.join(tests)}")
                     self.setreply("550", "5.7.1", f"{cfg.reject_text} ({' '.join(hit)})")
                     return Milter.REJECT
-                _log(f"accept: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit) or '-'}")
+                _log(f"accept: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit) or '-'} tests={','.join(tests)}")
                 return Milter.ACCEPT
             except Exception as exc:  # noqa: BLE001
                 return self._tempfail(f"eom: {exc!r}")
