@@ -8,7 +8,7 @@ INVENTORY ?= inventory.example.toml
 BUILD     ?= build
 SOURCES   := pyproject.toml $(shell find generator templates rules sa_plugin -type f -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: rules test engines clean
+.PHONY: rules test engines clean storm
 
 rules: $(BIN)/bouncegen
 	$(BIN)/bouncegen render $(INVENTORY) -o $(BUILD)
@@ -22,6 +22,7 @@ $(BIN)/bouncegen: $(SOURCES)
 $(VENV)/.test-deps: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check 'pytest>=8' 'pytest-datadir>=1.5'
+	$(BIN)/python -m pip install -q --disable-pip-version-check 'pymilter>=1.0.5'  # = the [milter] extra
 	touch $@
 
 engines:
@@ -29,6 +30,11 @@ engines:
 
 test: engines $(BIN)/bouncegen $(VENV)/.test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The bounce-storm benchmark (README, "Bounce storm"): both dsn policies, exit 1 on any
+# accepted backscatter, lost legitimate mail or refused SAV callout. STORM_ARGS=--json etc.
+storm: engines $(BIN)/bouncegen $(VENV)/.test-deps
+	$(BIN)/python -m bouncegen.storm $(STORM_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(VENV) *.egg-info

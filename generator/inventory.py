@@ -67,7 +67,7 @@ class Policy:
 MILTER_DEFAULTS: dict[str, Any] = {
     "socket": "inet:127.0.0.1:8893",  # where bouncegen's milter listens (Postfix's milter address form)
     "spamd": "127.0.0.1:783",         # spamd's address, host:port
-    "timeout": 20,                    # seconds for spamd to answer before the milter tempfails
+    "timeout": 120,                   # seconds for spamd to answer before the milter tempfails
     "exempt_networks": [],            # clients never checked besides our relays (e.g. mynetworks)
 }
 _MILTER_SOCKET = re.compile(r"^(?:inet:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}|unix:/[!-~]+)$")

@@ -208,16 +208,18 @@ def run(settings: Settings) -> int:
                     self.helo or "unknown", self.client[0], self.client[1], myname, qid, formatdate(localtime=False)))
                 msg = b"".join([ENVELOPE_HEADER + b": <" + sender + b">\r\n", received.encode("utf-8", "replace"),
                                 *self.headers, b"\r\n", *self.chunks])
+                t0 = time.monotonic()
                 try:
                     tests = spamd_symbols(msg, cfg.spamd_host, cfg.spamd_port, cfg.timeout)
                 except SpamdError as exc:
                     return self._tempfail(str(exc))
+                ms = (time.monotonic() - t0) * 1000
                 points, hit = verdict(tests, cfg.scores)
                 if points >= cfg.threshold:
-                    _log(f"reject: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit)} tests={','.join(tests)}")
+                    _log(f"reject: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit)} spamd={ms:.0f}ms tests={','.join(tests)}")
                     self.setreply("550", "5.7.1", f"{cfg.reject_text} ({' '.join(hit)})")
                     return Milter.REJECT
-                _log(f"accept: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit) or '-'} tests={','.join(tests)}")
+                _log(f"accept: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit) or '-'} spamd={ms:.0f}ms tests={','.join(tests)}")
                 return Milter.ACCEPT
             except Exception as exc:  # noqa: BLE001
                 return self._tempfail(f"eom: {exc!r}")
