@@ -81,8 +81,11 @@ class Spamd:
             argv.append("--username=nobody")
         for _ in range(3):  # a port taken between free_port() and bind: try another
             self.port = free_port()
-            self.proc = subprocess.Popen(argv + [f"--listen=127.0.0.1:{self.port}"], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            # stderr to a file, never an unread pipe: spamd's children block writing warnings
+            # once a pipe's 64 KiB are full (seen in the bounce storm after about 85 messages).
+            with open(self.workdir / "spamd.stderr", "ab") as err:
+                self.proc = subprocess.Popen(argv + [f"--listen=127.0.0.1:{self.port}"], stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
             if self._wait_ready():
                 return self
             self.stop()

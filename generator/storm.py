@@ -124,12 +124,11 @@ def sav_callout(lab) -> tuple[bool, str]:
 
 
 def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_delay: str | None,
-               spamd_children: int) -> dict:
+               spamd_children: int, kinds: tuple = samples.BACKSCATTER) -> dict:
     inv_path = tmp / f"storm-{policy}.toml"
     inv_path.write_text(INVENTORY.format(dsn=policy))
     inv = inventory.load(inv_path)
     extra = {"in_flow_delay": in_flow_delay} if in_flow_delay is not None else {}
-    kinds = samples.BACKSCATTER
     per_kind = -(-count // len(kinds))
     per_kind_sessions = max(1, sessions // len(kinds))
     files = {}
@@ -137,7 +136,7 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         path = tmp / f"{name}.eml"
         path.write_bytes(build(0).replace(b"\r\n", b"\n"))
         files[name] = path
-    out: dict = {"policy": policy, "backscatter_sent": per_kind * len(kinds),
+    out: dict = {"policy": policy, "kinds": [k for k, _ in kinds], "backscatter_sent": per_kind * len(kinds),
                  "sessions": per_kind_sessions * len(kinds), "in_flow_delay": in_flow_delay or "(rendered)"}
     with PostfixLab(inv, spamd_children=spamd_children, extra_params=extra) as lab:
         out["in_flow_delay_effective"] = engines.run(
@@ -243,8 +242,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="run only this policy (repeatable; default both)")
     ap.add_argument("--in-flow-delay", help="override the rendered in_flow_delay (e.g. 1s) to measure it")
     ap.add_argument("--spamd-children", type=int, default=2)
+    names = [k for k, _ in samples.BACKSCATTER]
+    ap.add_argument("--kinds", default=",".join(names),
+                    help=f"comma-separated backscatter kinds of the mix (default: all of {','.join(names)})")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    wanted = args.kinds.split(",")
+    if not wanted or set(wanted) - set(names):
+        ap.error(f"--kinds: choose from {','.join(names)}")
+    kinds = tuple(k for k in samples.BACKSCATTER if k[0] in wanted)
     results = {"policies": [], "ceiling": None}
     with tempfile.TemporaryDirectory(prefix="bouncegen-storm-") as t:
         tmp = Path(t)
@@ -254,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
             results["policies"].append(run_policy(policy, count=args.count, sessions=args.sessions, tmp=tmp,
                                                   in_flow_delay=args.in_flow_delay,
-                                                  spamd_children=args.spamd_children))
+                                                  spamd_children=args.spamd_children, kinds=kinds))
         results["ceiling"] = sink_ceiling(args.count, args.sessions, tmp)
     failed = []
     for r in results["policies"]:
@@ -274,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         c = results["ceiling"]
         print(f"smtp-source -> smtp-sink ceiling: {c['per_second']} msg/s ({c['messages']} in {c['seconds']} s, {c['sessions']} sessions)")
         for r in results["policies"]:
-            print(f"\npolicy dsn = {r['policy']!r}  (in_flow_delay = {r['in_flow_delay_effective']})")
+            print(f"\npolicy dsn = {r['policy']!r}  (in_flow_delay = {r['in_flow_delay_effective']}; "
+                  f"mix: {', '.join(r['kinds'])})")
             print(f"  backscatter sent          {r['backscatter_sent']} in {r['sessions']} parallel sessions, {r['storm_seconds']} s")
             print(f"  refused                   {r['backscatter_refused']}  ({r['rejects_per_second']}/s, "
                   f"{r['ratio_to_ceiling']:.3f}x the smtp-sink ceiling)")
