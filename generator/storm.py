@@ -208,6 +208,7 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         refused = out["rejected_by_tables"] + out["rejected_at_data"] + out["rejected_by_spamassassin"]
         out["backscatter_refused"] = refused
         out["rejects_per_second"] = round(refused / storm_s, 1)
+        out["handled_per_second"] = round(out["backscatter_sent"] / storm_s, 1)
         out["share_tables"] = round((out["rejected_by_tables"] + out["rejected_at_data"]) / refused, 3) if refused else 0
         out["share_spamassassin"] = round(out["rejected_by_spamassassin"] / refused, 3) if refused else 0
         out["legit_lost"] = out["legit_sent"] - out["legit_delivered"]
@@ -282,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in results["policies"]:
             print(f"\npolicy dsn = {r['policy']!r}  (in_flow_delay = {r['in_flow_delay_effective']}; "
                   f"mix: {', '.join(r['kinds'])})")
-            print(f"  backscatter sent          {r['backscatter_sent']} in {r['sessions']} parallel sessions, {r['storm_seconds']} s")
+            print(f"  backscatter sent          {r['backscatter_sent']} in {r['sessions']} parallel sessions, {r['storm_seconds']} s "
+                  f"({r['handled_per_second']}/s answered)")
             print(f"  refused                   {r['backscatter_refused']}  ({r['rejects_per_second']}/s, "
                   f"{r['ratio_to_ceiling']:.3f}x the smtp-sink ceiling)")
             print(f"    by Postfix tables       {r['rejected_by_tables']} + {r['rejected_at_data']} at DATA "
