@@ -21,7 +21,7 @@ BENCH_INVENTORY ?= $(BENCH_CORPUS)/inventory.toml
 BENCH_MANIFEST ?=
 BENCH_ARGS     ?=
 
-.PHONY: rules test engines clean install channel corpus bench
+.PHONY: rules test engines clean install channel corpus bench storm
 
 rules: $(BIN)/bouncegen
 	$(BIN)/bouncegen render $(INVENTORY) -o $(BUILD)
@@ -35,6 +35,7 @@ $(BIN)/bouncegen: $(SOURCES)
 $(VENV)/.test-deps: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check 'pytest>=8' 'pytest-datadir>=1.5'
+	$(BIN)/python -m pip install -q --disable-pip-version-check 'pymilter>=1.0.5'  # = the [milter] extra
 	touch $@
 
 engines:
@@ -62,6 +63,11 @@ install: rules
 
 channel: rules
 	$(BIN)/bouncegen channel $(BUILD) -o $(CHANNEL_DIR) $(CHANNEL_ARGS)
+
+# The bounce-storm benchmark (README, "Bounce storm"): both dsn policies, exit 1 on any
+# accepted backscatter, lost legitimate mail or refused SAV callout. STORM_ARGS=--json etc.
+storm: engines $(BIN)/bouncegen $(VENV)/.test-deps
+	$(BIN)/python -m bouncegen.storm $(STORM_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(VENV) *.egg-info

@@ -37,6 +37,12 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _milter(args: argparse.Namespace) -> int:
+    from . import milter
+
+    return milter.run(milter.Settings.load(args.config))
+
+
 RENDER_EPILOG = """\
 examples:
   bouncegen render inventory.toml                 # writes build/spamassassin, build/postfix
@@ -153,6 +159,17 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--log", metavar="FILE", help="write the per-message log (mass-check style) to FILE")
     c.add_argument("--no-lint", action="store_true", help="skip spamassassin --lint / postmap lint of the rendered files")
     c.set_defaults(func=_check)
+    m = sub.add_parser(
+        "milter",
+        help="run the SMTP-time milter (SpamAssassin verdict of the ruleset at end of DATA)",
+        description="Serve Postfix's smtpd_milters: ask spamd for the ruleset's verdict and refuse "
+        "backscatter with 550 5.7.1; tempfail (4xx) on any error. Runs in the foreground until "
+        "SIGTERM.",
+        epilog="example:\n  bouncegen milter --config build/milter/bouncegen-milter.conf\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m.add_argument("--config", required=True, metavar="FILE", help="the rendered milter/bouncegen-milter.conf")
+    m.set_defaults(func=_milter)
     return top
 
 

@@ -63,6 +63,25 @@ class Policy:
     scores: str = POLICY_DEFAULTS["scores"]
 
 
+# [milter] (optional): the SMTP-time SpamAssassin verdict of policy.dsn = "spamassassin".
+MILTER_DEFAULTS: dict[str, Any] = {
+    "socket": "inet:127.0.0.1:8893",  # where bouncegen's milter listens (Postfix's milter address form)
+    "spamd": "127.0.0.1:783",         # spamd's address, host:port
+    "timeout": 120,                   # seconds for spamd to answer before the milter tempfails
+    "exempt_networks": [],            # clients never checked besides our relays (e.g. mynetworks)
+}
+_MILTER_SOCKET = re.compile(r"^(?:inet:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}|unix:/[!-~]+)$")
+_HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$")
+
+
+@dataclass(frozen=True)
+class MilterSettings:
+    socket: str = MILTER_DEFAULTS["socket"]
+    spamd: str = MILTER_DEFAULTS["spamd"]
+    timeout: int = MILTER_DEFAULTS["timeout"]
+    exempt_networks: tuple = ()
+
+
 @dataclass(frozen=True)
 class Inventory:
     path: Path
@@ -71,6 +90,7 @@ class Inventory:
     relays: tuple[Relay, ...]
     mx_hosts: tuple[str, ...] = ()
     policy: Policy = field(default_factory=Policy)
+    milter: MilterSettings = field(default_factory=MilterSettings)
 
     @property
     def relay_hosts(self) -> tuple[str, ...]:
@@ -240,7 +260,7 @@ def load(path: str | Path) -> Inventory:
     data, raw = _load_toml(path, label)
     p = _Problems(label)
 
-    _table(data, "", {"site", "relay", "mx", "policy"}, p)
+    _table(data, "", {"site", "relay", "mx", "policy", "milter"}, p)
     if p.lines:  # unknown top-level keys print as ".name": say it plainly
         p.lines = [line.replace(f"{label}: .", f"{label}: ", 1) for line in p.lines]
 
@@ -310,6 +330,8 @@ def load(path: str | Path) -> Inventory:
                 else:
                     policy_values[name] = value
 
+    milter = _milter(data.get("milter"), p)
+
     if p.lines:
         raise InventoryError(p.lines)
 
@@ -327,4 +349,43 @@ def load(path: str | Path) -> Inventory:
         relays=tuple(relays_by_host[h] for h in sorted(relays_by_host)),
         mx_hosts=tuple(sorted(set(mx_hosts))),
         policy=Policy(**policy_values),
+        milter=milter,
     )
+
+
+def _milter(value: Any, p: _Problems) -> MilterSettings:
+    """The optional [milter] table; unknown keys and wrong types are problems like elsewhere."""
+    if value is None:
+        return MilterSettings()
+    m = _table(value, "milter", set(MILTER_DEFAULTS), p)
+    if not isinstance(m, dict):
+        return MilterSettings()
+    out: dict[str, Any] = {}
+    if "socket" in m:
+        s = _string(m["socket"], "milter.socket", p)
+        if s is not None and not _MILTER_SOCKET.match(s):
+            p.add("milter.socket", f"{_show(s)} is not a milter address: 'inet:HOST:PORT' or 'unix:/PATH'")
+        elif s is not None:
+            out["socket"] = s
+    if "spamd" in m:
+        s = _string(m["spamd"], "milter.spamd", p)
+        hp = _HOST_PORT.match(s) if s is not None else None
+        if s is not None and (not hp or not 0 < int(hp.group(1)) < 65536):
+            p.add("milter.spamd", f"{_show(s)} is not spamd's address as HOST:PORT")
+        elif s is not None:
+            out["spamd"] = s
+    if "timeout" in m:
+        t = m["timeout"]
+        if not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= 250:
+            p.add("milter.timeout", f"expected a whole number of seconds from 1 to 250, got {_show(t)}")
+        else:
+            out["timeout"] = t
+    if "exempt_networks" in m:
+        nets = []
+        for key, s in _string_list(m["exempt_networks"], "milter.exempt_networks", p, required=False):
+            try:
+                nets.append(ipaddress.ip_network(s, strict=True))
+            except ValueError:
+                p.add(key, f"{_show(s)} is not an IP address or CIDR range")
+        out["exempt_networks"] = tuple(sorted(set(nets), key=lambda n: (n.version, n.network_address, n.prefixlen)))
+    return MilterSettings(**out)

@@ -73,6 +73,14 @@ def lint(rendered: Path, map_types: dict[str, str], *, require_tools: bool) -> l
             problems += lint_postfix(rendered, scratch, map_types)
         else:
             notes.append("postmap not found: Postfix lint skipped")
+    conf = rendered / "milter" / "bouncegen-milter.conf"
+    if conf.exists():  # the milter must be able to read what was rendered for it
+        from . import milter
+        from .errors import BouncegenError
+        try:
+            milter.Settings.load(conf)
+        except BouncegenError as exc:
+            problems += [f"milter settings: {p}" for p in exc.problems]
     if problems:
         raise LintError(problems)
     return notes

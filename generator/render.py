@@ -40,6 +40,7 @@ OUTPUTS = (
     Output("postfix/body_checks", "postfix/body_checks.j2", map_type=lambda inv: inv.policy.map_type),
     Output("postfix/null_sender", "postfix/null_sender.j2", map_type=lambda inv: "hash"),
     Output("postfix/main.cf", "postfix/main.cf.j2"),
+    Output("milter/bouncegen-milter.conf", "milter/bouncegen-milter.conf.j2"),
 )
 
 
@@ -69,6 +70,9 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         "glob_relays": [r for r in inv.relays if r.is_glob],
         "ipv4_nets": [n for n in inv.relay_networks if n.version == 4],
         "ipv6_nets": [n for n in inv.relay_networks if n.version == 6],
+        # Clients the milter never checks: our relays' addresses and [milter] exempt_networks.
+        "exempt_networks": sorted(set(inv.relay_networks) | set(inv.milter.exempt_networks),
+                                  key=lambda n: (n.version, n.network_address, n.prefixlen)),
         # Site domains that no relay or MX host is named as: a HELO with one of these is forged.
         "helo_domains": [
             d for d in inv.domains

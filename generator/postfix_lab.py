@@ -1,0 +1,331 @@
+"""A private Postfix on 127.0.0.1, loaded with the rendered files, for the SMTP tests and the storm.
+
+Everything lives in one temporary directory: config_directory (the rendered main.cf lines plus
+the lab's own parameters, a master.cf with only the services needed), queue_directory,
+data_directory, the mailboxes and the log. The inventory's domains are virtual mailbox domains
+with a few users (and postmaster); the virtual(8) agent delivers to Maildirs in the temp dir.
+Nothing can leave the machine: every transport but virtual is error:, there is no relayhost, and
+smtpd listens on 127.0.0.1 only. A private spamd (generator/spamd.Spamd) and bouncegen's milter
+(`python -m bouncegen milter`) are started with the rendered settings.
+
+The lab grants XCLIENT to 127.0.0.1, so a test can play any client (a foreign MX, our relay)
+without leaving loopback. Postfix is started with `postfix -c DIR start` and stopped with
+`postfix -c DIR stop`; the master's PID is then checked to be gone (SIGKILL as a last resort).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pwd
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import engines, render
+from .errors import EngineError
+from .inventory import Inventory, MilterSettings
+from .spamd import Spamd, free_port
+
+USERS = ("alice", "bob")
+QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
+
+# Only the services a receiving MX needs; no smtp/lmtp client, so nothing can be sent out.
+MASTER_CF = """\
+# bouncegen lab: smtpd on loopback only; no service that delivers off this machine
+127.0.0.1:{port} inet n - n - {procs} smtpd
+cleanup   unix n - n - 0 cleanup
+qmgr      unix n - n 300 1 qmgr
+rewrite   unix - - n - - trivial-rewrite
+bounce    unix - - n - 0 bounce
+defer     unix - - n - 0 bounce
+trace     unix - - n - 0 bounce
+verify    unix - - n - 1 verify
+flush     unix n - n 1000? 0 flush
+proxymap  unix - - n - - proxymap
+showq     unix n - n - - showq
+error     unix - - n - - error
+retry     unix - - n - - error
+discard   unix - - n - - discard
+virtual   unix - n n - - virtual
+anvil     unix - - n - 1 anvil
+scache    unix - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+"""
+
+
+def _lab_params(tmp: Path, inv: Inventory, mail_owner: str, vuid: int, vgid: int) -> dict[str, str]:
+    return {
+        "compatibility_level": "3.6",
+        "queue_directory": str(tmp / "spool"),
+        "data_directory": str(tmp / "data"),
+        "mail_owner": mail_owner,
+        "maillog_file": str(tmp / "maillog"),
+        "maillog_file_prefixes": str(tmp),
+        "syslog_name": "bouncegen-lab",
+        "inet_interfaces": "127.0.0.1",
+        "inet_protocols": "ipv4",
+        "myhostname": (inv.mx_hosts or ("mx.lab.invalid",))[0],
+        "mydomain": inv.domains[0],
+        "myorigin": "$mydomain",
+        "mydestination": "",
+        "mynetworks": "127.0.0.0/8",
+        "local_recipient_maps": "",
+        "alias_maps": "",
+        "alias_database": "",
+        "relayhost": "",
+        # Nothing leaves the machine: every non-local destination is an immediate error.
+        "default_transport": "error:bouncegen lab: no mail leaves this machine",
+        "relay_transport": "error:bouncegen lab: no mail leaves this machine",
+        "local_transport": "error:bouncegen lab: no local delivery",
+        "smtp_host_lookup": "native",
+        "virtual_mailbox_domains": " ".join(inv.domains),
+        "virtual_mailbox_maps": f"texthash:{tmp / 'etc' / 'vmailbox'}",
+        "virtual_mailbox_base": str(tmp / "mail"),
+        "virtual_uid_maps": f"static:{vuid}",
+        "virtual_gid_maps": f"static:{vgid}",
+        "virtual_transport": "virtual",
+        "smtpd_relay_restrictions": "reject_unauth_destination",
+        # The tests play foreign MXs and our own relays from 127.0.0.1.
+        "smtpd_authorized_xclient_hosts": "127.0.0.1",
+        "smtpd_peername_lookup": "no",
+        "smtpd_client_connection_count_limit": "0",
+        "smtpd_client_connection_rate_limit": "0",
+        "smtpd_client_message_rate_limit": "0",
+        "smtpd_error_sleep_time": "0",
+        "smtpd_soft_error_limit": "1000",
+        "smtpd_hard_error_limit": "1000",
+        "smtpd_junk_command_limit": "100000",
+        "notify_classes": "",
+        "biff": "no",
+        "append_dot_mydomain": "no",
+        "smtputf8_enable": "no",
+    }
+
+
+class PostfixLab:
+    """``with PostfixLab(inv) as lab: lab.smtp()...``; spamd + milter + Postfix, all private."""
+
+    def __init__(self, inv: Inventory, *, smtpd_processes: int = 100, spamd_children: int = 2,
+                 extra_params: dict[str, str] | None = None, workdir: Path | None = None):
+        self.inv = inv
+        self.smtpd_processes = smtpd_processes
+        self.spamd_children = spamd_children
+        self.extra_params = dict(extra_params or {})
+        self.tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bouncegen-lab-"))
+        self._own_tmp = workdir is None
+        self.port = 0
+        self.milter_port = 0
+        self.spamd: Spamd | None = None
+        self.milter_proc: subprocess.Popen | None = None
+        self.master_pid: int | None = None
+        self.postfix = engines.require("postfix")
+        self.postconf = engines.require("postconf")
+        self.postmap = engines.require("postmap")
+
+    # -- paths ---------------------------------------------------------------------------------
+    @property
+    def conf(self) -> Path:
+        return self.tmp / "etc"
+
+    @property
+    def spool(self) -> Path:
+        return self.tmp / "spool"
+
+    @property
+    def rendered(self) -> Path:
+        return self.tmp / "rendered"
+
+    @property
+    def milter_conf(self) -> Path:
+        return self.rendered / "milter" / "bouncegen-milter.conf"
+
+    def maillog(self) -> str:
+        try:
+            return (self.tmp / "maillog").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def milter_log(self) -> str:
+        try:
+            return (self.tmp / "milter.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def _render(self, spamd_port: int) -> None:
+        inv = dataclasses.replace(self.inv, milter=dataclasses.replace(
+            self.inv.milter, socket=f"inet:127.0.0.1:{self.milter_port}", spamd=f"127.0.0.1:{spamd_port}"))
+        files = render.render_files(inv)
+        if self.rendered.exists():
+            shutil.rmtree(self.rendered)
+        render.write_tree(files, self.rendered)
+
+    def start(self) -> "PostfixLab":
+        if os.geteuid() != 0:
+            raise EngineError("postfix lab: starting a Postfix master needs root")
+        try:
+            owner = pwd.getpwnam("postfix")
+        except KeyError:
+            raise EngineError("postfix lab: no 'postfix' user; apt-get install postfix") from None
+        nobody = pwd.getpwnam("nobody")
+        try:
+            os.chmod(self.tmp, 0o755)
+            self.milter_port = free_port()
+            self._render(spamd_port=1)
+            self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children).start()
+            self._render(spamd_port=self.spamd.port)
+            self._configure(owner.pw_name, nobody.pw_uid, nobody.pw_gid)
+            self.start_milter()
+            self._start_postfix()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _configure(self, mail_owner: str, vuid: int, vgid: int) -> None:
+        engines.postfix_config_dir(self.conf, self.rendered / "postfix")
+        for d in ("data", "mail"):
+            (self.tmp / d).mkdir(exist_ok=True)
+        shutil.chown(self.tmp / "mail", vuid, vgid)
+        shutil.chown(self.tmp / "data", mail_owner, mail_owner)
+        lines = []
+        for dom in self.inv.domains:
+            for user in USERS + ("postmaster",):
+                lines.append(f"{user}@{dom} {dom}/{user}/\n")
+        (self.conf / "vmailbox").write_text("".join(lines))
+        self.port = free_port()
+        (self.conf / "master.cf").write_text(MASTER_CF.format(port=self.port, procs=self.smtpd_processes))
+        params = _lab_params(self.tmp, self.inv, mail_owner, vuid, vgid) | self.extra_params
+        engines.run([self.postconf, "-c", str(self.conf), "-e"] + [f"{k}={v}" for k, v in params.items()], timeout=30)
+        proc = engines.run([self.postmap, "-c", str(self.conf), f"hash:{self.conf / 'bouncegen' / 'null_sender'}"])
+        if proc.returncode != 0:
+            raise EngineError(f"postmap null_sender: {proc.stderr.strip()}")
+
+    def check(self) -> str:
+        """`postfix -c DIR check` output (warnings); empty when the configuration is clean."""
+        proc = engines.run([self.postfix, "-c", str(self.conf), "check"], timeout=60)
+        return (proc.stdout + proc.stderr).strip()
+
+    def _start_postfix(self) -> None:
+        # The queue directory is created here; `postfix start` runs post-install create-missing,
+        # which makes its subdirectories with the ownership and modes of postfix-files.
+        self.spool.mkdir(exist_ok=True)
+        os.chmod(self.spool, 0o755)
+        proc = engines.run([self.postfix, "-c", str(self.conf), "start"], timeout=60)
+        if proc.returncode != 0:
+            raise EngineError(f"postfix start: {proc.stderr.strip()}\n{self.maillog()[-2000:]}")
+        pidfile = self.spool / "pid" / "master.pid"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.master_pid = int(pidfile.read_text().split()[0])
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                    if s.recv(100).startswith(b"220"):
+                        return
+            except (OSError, ValueError, IndexError):
+                time.sleep(0.1)
+        raise EngineError(f"postfix: smtpd did not answer on 127.0.0.1:{self.port}\n{self.maillog()[-2000:]}")
+
+    def start_milter(self) -> None:
+        log = open(self.tmp / "milter.log", "ab")
+        self.milter_proc = subprocess.Popen(
+            [sys.executable, "-m", "bouncegen", "milter", "--config", str(self.milter_conf)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.milter_proc.poll() is not None:
+                raise EngineError(f"bouncegen milter exited: {self.milter_log()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.milter_port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise EngineError("bouncegen milter: not listening after 20 s")
+
+    def stop_milter(self) -> None:
+        p, self.milter_proc = self.milter_proc, None
+        if p is not None and p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+    def stop_spamd(self) -> None:
+        if self.spamd is not None:
+            self.spamd.stop()
+            self.spamd = None
+
+    def restart_spamd(self) -> None:
+        """A new spamd (new port): the milter settings are rendered again and the milter restarted."""
+        self.stop_spamd()
+        self.stop_milter()
+        self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children).start()
+        self._render(spamd_port=self.spamd.port)
+        self.start_milter()
+
+    def _stop_postfix(self) -> None:
+        if not (self.conf / "main.cf").exists():
+            return
+        pid = self.master_pid
+        engines.run([self.postfix, "-c", str(self.conf), "stop"], timeout=60)
+        if pid is None:
+            return
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                self.master_pid = None
+                return
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)  # master is a session leader: its children follow it
+        self.master_pid = None
+
+    def stop(self) -> None:
+        try:
+            self._stop_postfix()
+        finally:
+            self.stop_milter()
+            self.stop_spamd()
+            if self._own_tmp and not os.environ.get("BOUNCEGEN_KEEP_LAB"):
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> "PostfixLab":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- observations --------------------------------------------------------------------------
+    def smtp(self, timeout: float = 60) -> smtplib.SMTP:
+        return smtplib.SMTP("127.0.0.1", self.port, local_hostname="client.lab.invalid", timeout=timeout)
+
+    def delivered(self, address: str | None = None) -> list[Path]:
+        """Files in the Maildirs (all, or one address's)."""
+        base = self.tmp / "mail"
+        if address:
+            user, dom = address.split("@")
+            base = base / dom / user
+        return sorted(p for p in base.rglob("*") if p.is_file() and p.parent.name in ("new", "cur"))
+
+    def queued(self) -> int:
+        return sum(1 for q in QUEUES for p in (self.spool / q).rglob("*") if p.is_file())
+
+    def wait_queue_empty(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            n = self.queued()
+            if n == 0:
+                return 0
+            time.sleep(0.1)
+        return self.queued()
