@@ -9,8 +9,8 @@ Dialects:
   non-alphanumeric ASCII character is always a literal (perlre, pcre2pattern "Backslash");
   anything else, controls and non-ASCII included, becomes ``\\x{HH}``.
 - POSIX ERE (Postfix ``regexp:`` tables, regcomp with REG_EXTENDED): the special characters are
-  backslash-escaped (POSIX.1 9.4.2); ``/``, the table's delimiter, goes into a bracket expression
-  (a backslash before ``/`` is undefined in POSIX). ERE has no escape for bytes, so a control or
+  backslash-escaped (POSIX.1 9.4.2); ``/``, the table's delimiter, is escaped with a backslash
+  (Postfix's own escape; glibc's regcomp reads it as ``/``). ERE has no escape for bytes, so a control or
   non-ASCII character is refused rather than passed through.
 """
 
@@ -49,7 +49,9 @@ def pcre(value: str) -> str:
 
 def _ere_char(ch: str) -> str:
     if ch == "/":
-        return "[/]"
+        # Postfix finds the closing delimiter before regcomp() sees the pattern, brackets or
+        # not; only a backslash hides it, and glibc's regcomp reads "\/" as "/".
+        return "\\/"
     if ch in _ERE_SPECIAL:
         return "\\" + ch
     if ch in _PRINTABLE_ASCII or ch == " ":
