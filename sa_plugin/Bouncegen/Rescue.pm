@@ -261,13 +261,17 @@ sub _our_address {
 # ---------------------------------------------------------------------------------------------
 # Parsing one quoted hop (the unfolded text after "Received:").
 
-my $COMMENT = qr/(?<c>\((?:[^()]++|(?&c))*+\))/;
 
 my $HOP_RE = qr{
   \A\s*
   (?:(?&cm)\s*)*                                      # (from user@localhost), (qmail 1 invoked...)
-  (?:from\s+(?<from>[^\s()]+)\s*(?<fc>(?:(?&cm)\s*)*))?
-  (?:by\s+(?<by>[^\s;()]+?)\.?(?=[\s;(]|\z)\s*(?<bc>(?:(?&cm)\s*)*))?
+  (?:indimail-mta\s+queue\s+[0-9]+\s+(?=by\s+host\s))?  # indimail: "queue N by host NAME"
+  (?:from\s+(?:(?<from>[^\s()\[\]]+|\[[^\s()\[\]]*\])\s*)?  # the token is optional: "from (127.0.0.1)"
+     (?:\[(?<fip>[0-9A-Fa-f:.]+)\]\s*)?                 # iMail, MXLogic: "from NAME [ip]"
+     (?<fc>(?:(?&cm)\s*)*)
+     (?:(?:id|with)\s+[^\s()]+\s*(?:(?&cm)\s*)*)*     # DragonFly: "... id e06d1 by NAME"
+  )?
+  (?:by\s+(?:host\s+)?(?<by>[^\s;()]+?)\.?(?=[\s;(]|\z)\s*(?<bc>(?:(?&cm)\s*)*))?
   (?<rest>.*)\z
   (?(DEFINE)(?<cm>\((?:[^()]++|(?&cm))*+\)))
 }xsi;
@@ -288,7 +292,7 @@ sub _comments {
 # whole word (so never helo=[ip] or user@[ip]), or the whole comment "ip" / "ident@ip".
 sub _comment_addresses {
   my ($c) = @_;
-  return () if $c =~ /\A\s*(?:HELO|EHLO)\b/i;    # qmail, Yahoo: the client's greeting
+  return () if $c =~ /\A\s*(?:HELO|EHLO|envelope-from)\b/i;    # the client's words
   my @ips;
   if ($c =~ /\A\s*(?:[^\s\@()]*\@)?(?:IPv6:)?($IP_CHARS)\s*\z/i) {
     push @ips, $1;
@@ -300,12 +304,18 @@ sub _comment_addresses {
 }
 
 # Evidence in one hop: a short description, or undef.
+#
+# Only what the receiving MTA wrote counts. A client can put almost anything in its HELO, and
+# some MTAs copy it with spaces and parentheses (Postfix joins "HELO a b" into "a b"), so a hop
+# that shows the signs of such an injection (a second "by" clause, two address comments, a
+# from-address that contradicts the TCP-info) gives no evidence at all.
 sub _hop_evidence {
   my ($conf, $hop) = @_;
   $hop =~ s/\s+/ /g;
   return unless $hop =~ $HOP_RE;
   my %m = %+;
   my ($from, $by) = ($m{from}, $m{by});
+  return if defined $by && $m{rest} =~ /\A\s*by\s/i;    # two "by" clauses: one is forged
 
   # 1. Written by our relay: "by NAME" or "by ADDRESS".
   if (defined $by) {
@@ -320,26 +330,42 @@ sub _hop_evidence {
       }
     }
   }
-  return unless defined $from;
+  return unless defined $m{fc} || defined $from || defined $m{fip};
 
-  # 2. Received from our address, as the receiving MTA recorded it.
+  # 2. Received from our address, as the receiving MTA recorded it: the one comment with an
+  # address (TCP-info), else "NAME [ip]" (iMail), else the from token when the greeting is in a
+  # comment of its own (Exim "[ip] (helo=...)", Yahoo "ip (EHLO ...)").
   my @fc = _comments($m{fc});
-  my @tcp = map { _comment_addresses($_) } @fc;
+  my @with_ip = grep { my @a = _comment_addresses($_); @a } @fc;
+  return if @with_ip > 1;
+  my @tcp = @with_ip ? _comment_addresses($with_ip[0]) : ();
+  my $from_ip;
+  if (defined $from) {
+    (my $lit = $from) =~ s/\A\[(.*)\](?::[0-9]{1,5})?\z/$1/;
+    $from_ip = _pack_ip($lit);
+  }
+  if ($from_ip && @tcp && !grep { $_ eq $from_ip } @tcp
+      && grep { /\A\s*(?:HELO|EHLO)\b/i } @fc) {
+    return;    # "from IP (EHLO x) (other IP)": the second address came with the greeting
+  }
+  if (!@tcp && defined $m{fip}) {
+    my $p = _pack_ip($m{fip});
+    @tcp = ($p) if $p;
+  }
   for my $p (@tcp) {
     return 'from ' . _show_ip($p) if _our_address($conf, $p);
   }
-  if (!@tcp && grep { /\A\s*(?:HELO|EHLO)\b/i || /(?:\A|\s)(?:helo|port)=/i } @fc) {
-    # No TCP-info address, and the greeting is elsewhere: the from token is the address.
-    (my $lit = $from) =~ s/\A\[(.*)\](?::[0-9]{1,5})?\z/$1/;
-    my $p = _pack_ip($lit);
-    return 'from ' . _show_ip($p) if $p && _our_address($conf, $p);
+  if (!@tcp && $from_ip && grep { /\A\s*(?:HELO|EHLO)\b/i || /(?:\A|\s)(?:helo|port)=/i } @fc) {
+    return 'from ' . _show_ip($from_ip) if _our_address($conf, $from_ip);
   }
 
   # 3. Our relay as the verified reverse-DNS name, when the relay has no address to check.
   my ($rdns, $ip);
-  if (@fc && $fc[0] =~ /\A\s*(?:[^\s\@()\[\]]+\@)?([A-Za-z0-9._-]+?)\.?\s+\[(?:IPv6:)?($IP_CHARS)\]/i) {
+  my $tcpinfo = $with_ip[0];
+  if (defined $tcpinfo && $tcpinfo =~ /\A\s*(?:[^\s\@()\[\]]+\@)?([A-Za-z0-9._-]+?)\.?\s+\[(?:IPv6:)?($IP_CHARS)\]/i) {
     ($rdns, $ip) = ($1, $2);                       # Postfix, Sendmail, Gmail: HELO (rdns [ip])
-  } elsif (@fc && $fc[0] =~ /\A\s*\[(?:IPv6:)?($IP_CHARS)\]/i && $from !~ /\A\[/ && _exim($m{rest})) {
+  } elsif (defined $tcpinfo && $tcpinfo =~ /\A\s*\[(?:IPv6:)?($IP_CHARS)\]/i && defined $from
+           && !$from_ip && $from !~ /\A\[/ && _exim($m{rest})) {
     ($rdns, $ip) = ($from, $1);                    # Exim: rdns ([ip] helo=...)
   }
   if (defined $rdns && lc($rdns) ne 'unknown') {
