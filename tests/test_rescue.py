@@ -288,6 +288,13 @@ CASES = [
     Case("quoted-reply", quoted_reply(POSTFIX), True),
     Case("quoted-twice", quoted_reply(POSTFIX, prefix="> > "), True),
     Case("quoted-no-space", quoted_reply(POSTFIX, prefix=">"), True),
+    Case("reflowed-without-indent", prose_bounce(
+        "Original message headers:\n\nReceived: from WS42.corp.example.org\n(10.0.0.42) by\n"
+        f"smtp1.out.example.org (10.0.0.25) with Microsoft SMTP Server id 15.2;\n{D}\nSubject: lunch\n"), True),
+    Case("reflow-stops-at-date", prose_bounce(
+        f"Received: from a (a [203.0.113.9]) by mx.remote.test; {D}\nforwarded by smtp1.out.example.org\n"), False),
+    Case("reflow-stops-at-header", prose_bounce(
+        "Received: from a (a [203.0.113.9])\nX-Note: by smtp1.out.example.org\n"), False),
     Case("nested-forwarded-bounce", forwarded_twice(POSTFIX), True),
     # --- not evidence --------------------------------------------------------------------------
     Case("forged-helo-foreign-ip", attached(CLIENT, FORGED_HELO), False, myservers=True),

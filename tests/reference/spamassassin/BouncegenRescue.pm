@@ -368,9 +368,9 @@ sub _hop_evidence {
   my $tcpinfo = $with_ip[0];
   if (defined $tcpinfo && $tcpinfo =~ /\A\s*(?:[^\s\@()\[\]]+\@)?([A-Za-z0-9._-]+?)\.?\s+\[(?:IPv6:)?($IP_CHARS)\]/i) {
     ($rdns, $ip) = ($1, $2);                       # Postfix, Sendmail, Gmail: HELO (rdns [ip])
-  } elsif (defined $tcpinfo && $tcpinfo =~ /\A\s*\[(?:IPv6:)?($IP_CHARS)\]/i && defined $from
-           && !$from_ip && $from !~ /\A\[/ && _exim($m{rest})) {
-    ($rdns, $ip) = ($from, $1);                    # Exim: rdns ([ip] helo=...)
+  } elsif (defined $tcpinfo && $tcpinfo =~ /\A\s*\[(?:IPv6:)?($IP_CHARS)\](:[0-9]{1,5}\b)?/i && defined $from
+           && !$from_ip && $from !~ /\A\[/ && (defined $2 || _exim($m{rest}))) {
+    ($rdns, $ip) = ($from, $1);                    # Exim: rdns ([ip]:port helo=...)
   }
   if (defined $rdns && lc($rdns) ne 'unknown') {
     my $r = _relay_named($conf, $rdns);
@@ -408,7 +408,12 @@ sub _hops {
     while ($i + 1 < @lines && $folds < MAX_FOLD) {
       last unless $lines[$i + 1] =~ /\A((?:[ \t]*>)*)([ \t]*)(\S.*)\z/;
       my ($d2, $ws, $more) = (($1 =~ tr/>//), $2, $3);
-      last unless $d2 == $depth && (length($ws) > $indent || $ws =~ /\t/);
+      # A folded line is indented deeper; text that was re-wrapped without indentation (HTML
+      # and reflowed text parts) still continues the hop until its "; date", unless the line
+      # looks like the next header field.
+      last unless $d2 == $depth
+        && (length($ws) > $indent || $ws =~ /\t/
+            || ($hop !~ /;/ && $more !~ /\A[A-Za-z0-9-]+:/));
       $hop .= " $more";
       $i++;
       $folds++;
