@@ -50,8 +50,15 @@ no address of the IP's family to check it against and the IP is public.
 
 =back
 
+Also understood: C<from NAME [ip]> (iMail, MXLogic), C<from (ip)> without a name (PowerMTA),
+C<... id X by NAME> (DragonFly), C<indimail-mta queue N by host NAME>, and hops re-wrapped
+without indentation (reflowed NDR text) up to their C<; date>.
+
 A HELO name (C<from HELO (...)>, C<(helo=...)>, C<(HELO ...)>) is never evidence: the client
-chose it. A private or loopback address is never evidence by itself (it is an internal hop;
+chose it. Some MTAs copy a HELO with spaces and parentheses into the hop (Postfix joins
+C<HELO a b> into C<a b>), so a hop with the signs of such an injection gives no evidence at all:
+a second C<by> clause, two comments with an address, or an C<(EHLO ...)> comment followed by an
+address that contradicts the C<from> address. A private or loopback address is never evidence by itself (it is an internal hop;
 our relay's internal hops still count through their C<by> name). The message's own top-level
 header is never searched (it is the bounce's path, not the original's); quoted hops are found
 in attached messages (message/rfc822, message/global, at any depth, after base64 or
