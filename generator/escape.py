@@ -16,6 +16,7 @@ Dialects:
 
 from __future__ import annotations
 
+import re
 import string
 
 _WORD = frozenset(string.ascii_letters + string.digits + "_")
@@ -80,6 +81,19 @@ def ere_glob(value: str) -> str:
     return _glob(value, _ere_char)
 
 
+_SA_WORD = re.compile(r"[A-Za-z0-9._:/*?-]+")
+
+
+def sa_word(value: str) -> str:
+    """One word of a SpamAssassin setting (a host, glob, domain or CIDR range): refused unless it
+    is made of host-name and address characters only, so it can never split into more words,
+    start a comment or carry a regex."""
+    value = str(value)
+    if not _SA_WORD.fullmatch(value):
+        raise ValueError(f"cannot write {value!r} as one word of a SpamAssassin setting")
+    return value
+
+
 # Filters by dialect name, so that a template written for one map type can ask for the escaping
 # of the type it is being rendered as: {{ value | re(map_type) }}.
 _BY_DIALECT = {"perl": (perl_re, perl_glob), "pcre": (pcre, pcre_glob), "regexp": (ere, ere_glob)}
@@ -102,4 +116,5 @@ FILTERS = {
     "ere_glob": ere_glob,
     "re": re_for,
     "glob": glob_for,
+    "sa_word": sa_word,
 }

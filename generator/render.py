@@ -36,6 +36,9 @@ class Output:
 # The output contract (DESIGN.md, "Interfaces"): one template per file, in this order.
 OUTPUTS = (
     Output("spamassassin/72_bouncegen.cf", "spamassassin/72_bouncegen.cf.j2"),
+    # The relay-rescue plugin and the .pre that loads it (by a path relative to the .pre).
+    Output("spamassassin/72_bouncegen.pre", "spamassassin/72_bouncegen.pre.j2"),
+    Output("spamassassin/BouncegenRescue.pm", "spamassassin/BouncegenRescue.pm.j2"),
     Output("postfix/header_checks", "postfix/header_checks.j2", map_type=lambda inv: inv.policy.map_type),
     Output("postfix/body_checks", "postfix/body_checks.j2", map_type=lambda inv: inv.policy.map_type),
     Output("postfix/null_sender", "postfix/null_sender.j2", map_type=lambda inv: "hash"),
@@ -55,7 +58,13 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(escape.FILTERS)
     env.filters["address_fragment"] = netpatterns.address_fragment
+    env.globals["sa_plugin_source"] = sa_plugin_source
     return env
+
+
+def sa_plugin_source(name: str) -> str:
+    """The text of a packaged SpamAssassin plugin (sa_plugin/), rendered verbatim into the output."""
+    return (data_dir("sa_plugin") / name).read_text(encoding="utf-8").rstrip("\n")
 
 
 def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
@@ -95,6 +104,8 @@ def render_files(inv: Inventory, families: tuple[Family, ...] | None = None) -> 
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"template {out.template}: {exc.message}") from None
         except jinja2.TemplateError as exc:
+            raise TemplateError(f"template {out.template}: {exc}") from None
+        except ValueError as exc:  # an escaping filter refused a value
             raise TemplateError(f"template {out.template}: {exc}") from None
     return files
 

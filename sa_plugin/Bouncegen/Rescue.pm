@@ -1,0 +1,497 @@
+#
+# Mail::SpamAssassin::Plugin::BouncegenRescue - relay rescue for bouncegen's backscatter rules.
+#
+# Shipped with bouncegen (sa_plugin/Bouncegen/Rescue.pm) and rendered beside the .cf as
+# BouncegenRescue.pm; loaded by the rendered 72_bouncegen.pre with a path relative to that file.
+
+=head1 NAME
+
+Mail::SpamAssassin::Plugin::BouncegenRescue - does a bounce answer mail that left through our relays?
+
+=head1 SYNOPSIS
+
+  loadplugin Mail::SpamAssassin::Plugin::BouncegenRescue BouncegenRescue.pm
+
+  ifplugin Mail::SpamAssassin::Plugin::BouncegenRescue
+    bouncegen_relay  smtp1.out.example.org 192.0.2.25/32 2001:db8:25::25/128
+    bouncegen_relay  mailout-?.example.net
+    bouncegen_domain example.org example.net
+    body   __BG_RESCUE        eval:bouncegen_rescue()
+    header __BG_RESCUE_MSGID  eval:bouncegen_reply_msgid()
+  endif
+
+=head1 DESCRIPTION
+
+Stock VBounce (C<welcomelist_bounce_relays>) rescues a bounce when any white-space separated
+word of a quoted C<Received:> line equals a relay name: a spammer who greets with our relay's
+name (C<from smtp1.out.example.org (unknown [203.0.113.9])>) is rescued too, and addresses are
+never looked at. This plugin parses each quoted hop (RFC 5321 time-stamp line:
+C<from> X (TCP-info) C<by> Y (comments) ...) and counts only what the receiving MTA wrote:
+
+=over
+
+=item * the C<by> host of a hop, when it is one of our relays (exact name or glob, trailing dot
+allowed), or when it is one of our addresses: our relay wrote that hop;
+
+=item * an address of ours in the C<from> clause's TCP-info, as the receiving MTA records it:
+C<[192.0.2.25]>, C<[IPv6:2001:db8::25]>, C<[2001:db8::25]:587>, C<(192.0.2.25)> (qmail,
+Exchange), C<(user@192.0.2.25)>; whole tokens only, IPv6 in any spelling, IPv4-mapped IPv6 as
+IPv4; also the C<from> token itself where it is the address the MTA recorded (Exim
+C<from [192.0.2.25] (helo=...)>, Yahoo C<from 192.0.2.25 (EHLO ...)>), never where it is the
+client's HELO (Postfix, Sendmail, Exchange: it then has its own TCP-info address);
+
+=item * our relay's name as the reverse-DNS name in the TCP-info (Postfix/Sendmail
+C<(name [ip])>, Exim C<from name ([ip])> with Exim's own marker), only when that relay declares
+no address of the IP's family to check it against and the IP is public.
+
+=back
+
+Also understood: C<from NAME [ip]> (iMail, MXLogic), C<from (ip)> without a name (PowerMTA),
+C<... id X by NAME> (DragonFly), C<indimail-mta queue N by host NAME>, and hops re-wrapped
+without indentation (reflowed NDR text) up to their C<; date>.
+
+A HELO name (C<from HELO (...)>, C<(helo=...)>, C<(HELO ...)>) is never evidence: the client
+chose it. Some MTAs copy a HELO with spaces and parentheses into the hop (Postfix joins
+C<HELO a b> into C<a b>), so a hop with the signs of such an injection gives no evidence at all:
+a second C<by> clause, two comments with an address, or an C<(EHLO ...)> comment followed by an
+address that contradicts the C<from> address. A private or loopback address is never evidence by itself (it is an internal hop;
+our relay's internal hops still count through their C<by> name). The message's own top-level
+header is never searched (it is the bounce's path, not the original's); quoted hops are found
+in attached messages (message/rfc822, message/global, at any depth, after base64 or
+quoted-printable decoding), in text/rfc822-headers and other text parts, in C<E<gt>>-quoted text,
+folded or not.
+
+C<bouncegen_reply_msgid()> is true when an C<In-Reply-To:> or C<References:> message-id has
+a domain that is exactly one of C<bouncegen_domain> or a relay name (or glob). A quoted
+C<Message-ID:> of the original is not used: a joe-job spammer forges exactly that.
+
+=head1 SETTINGS (site configuration only)
+
+=over
+
+=item bouncegen_relay HOST [ADDRESS[/LEN] ...]
+
+An outbound relay: its host name (or a glob with C<*> and C<?>, the last two labels literal)
+and its public addresses or ranges (IPv4 /16 or narrower, IPv6 /32 or narrower).
+
+=item bouncegen_domain DOMAIN ...
+
+The site's mail domains (ASCII; IDN in its xn-- form).
+
+=back
+
+Any other value is refused (a lint error), so that a setting can never widen a match.
+
+=cut
+
+package Mail::SpamAssassin::Plugin::BouncegenRescue;
+
+use strict;
+use warnings;
+use re 'taint';
+
+use Mail::SpamAssassin::Plugin;
+use Mail::SpamAssassin::Logger;
+use Socket qw(inet_pton AF_INET AF_INET6);
+
+our @ISA = qw(Mail::SpamAssassin::Plugin);
+our $VERSION = '0.1.0';
+
+use constant {
+  MAX_TEXT => 1024 * 1024,   # bytes of one decoded part that are searched
+  MAX_HOP  => 4096,          # characters of one unfolded Received: hop
+  MAX_FOLD => 40,            # continuation lines of one hop
+};
+
+my $LDH_LABEL  = qr/[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?/;
+my $GLOB_LABEL = qr/[a-z0-9*?-]{1,63}/;
+# What a glob's * and ? may stand for: host-name characters only (as bouncegen's escape.HOST_CHARS).
+my $GLOB_CHAR  = '[a-z0-9_.-]';
+
+# Not globally routable: never a relay, never evidence (RFC 6890; documentation ranges are kept,
+# examples and tests use them).
+my @NON_GLOBAL = map { _parse_cidr($_, 1) } qw(
+  0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 192.0.0.0/24
+  192.168.0.0/16 198.18.0.0/15 224.0.0.0/3
+  ::/127 fc00::/7 fe80::/10 ff00::/8 64:ff9b:1::/48 2001::/23 2002::/16
+);
+
+sub new {
+  my ($class, $mailsa) = @_;
+  $class = ref($class) || $class;
+  my $self = $class->SUPER::new($mailsa);
+  bless($self, $class);
+  $self->register_eval_rule('bouncegen_rescue');
+  $self->register_eval_rule('bouncegen_reply_msgid');
+  $self->set_config($mailsa->{conf});
+  return $self;
+}
+
+# ---------------------------------------------------------------------------------------------
+# Configuration: strict, so that no value can widen a match.
+
+sub set_config {
+  my ($self, $conf) = @_;
+  $conf->{parser}->register_commands([
+    {
+      setting => 'bouncegen_relay',
+      is_admin => 1,
+      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
+      code => sub {
+        my ($conf, $key, $value, $line) = @_;
+        my ($host, @nets) = split(' ', lc($value // ''));
+        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $host;
+        my $relay = _parse_host($host, 1) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
+        for my $n (@nets) {
+          my $net = _parse_cidr($n) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
+          return $Mail::SpamAssassin::Conf::INVALID_VALUE if _non_global($net->{addr});
+          push @{$relay->{nets}}, $net;
+        }
+        push @{$conf->{bouncegen_relays}}, $relay;
+      },
+    },
+    {
+      setting => 'bouncegen_domain',
+      is_admin => 1,
+      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
+      code => sub {
+        my ($conf, $key, $value, $line) = @_;
+        my @domains = split(' ', lc($value // ''));
+        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless @domains;
+        for my $d (@domains) {
+          my $h = _parse_host($d, 0) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
+          $conf->{bouncegen_domains}->{$h->{name}} = 1;
+        }
+      },
+    },
+  ]);
+}
+
+# A host name, or (glob allowed) a VBounce-style glob whose last two labels are literal.
+sub _parse_host {
+  my ($value, $glob_ok) = @_;
+  my $name = $value;
+  $name =~ s/\.\z//;
+  return if length($name) > 253;
+  my @labels = split(/\./, $name, -1);
+  return if @labels < 2;
+  my $wild = 0;
+  for my $i (0 .. $#labels) {
+    my $l = $labels[$i];
+    if ($l =~ /[*?]/) {
+      return unless $glob_ok && $i < @labels - 2 && $l =~ /\A$GLOB_LABEL\z/;
+      $wild = 1;
+    } else {
+      return unless $l =~ /\A$LDH_LABEL\z/;
+    }
+  }
+  my $re;
+  if ($wild) {
+    my $src = join('', map { $_ eq '*' ? "$GLOB_CHAR*" : $_ eq '?' ? $GLOB_CHAR : quotemeta($_) }
+                       split(//, $name));
+    $re = qr/\A$src\z/;
+  }
+  return { name => $name, re => $re, nets => [] };
+}
+
+# "ADDRESS" or "ADDRESS/LEN"; with $any_len the /16 (IPv4) and /32 (IPv6) floor is not applied.
+sub _parse_cidr {
+  my ($value, $any_len) = @_;
+  my ($addr, $len) = $value =~ m{\A([0-9a-f:.]+)(?:/([0-9]{1,3}))?\z}i or return;
+  my $packed = _pack_ip($addr, 1) // return;
+  my $bits = 8 * length($packed);
+  $len //= $bits;
+  return if $len > $bits || (!$any_len && $len < ($bits == 32 ? 16 : 32));
+  my $mask = pack("B$bits", ('1' x $len) . ('0' x ($bits - $len)));
+  return if ($packed & $mask) ne $packed;    # host bits set
+  return { addr => $packed, mask => $mask, len => $len };
+}
+
+# An address as 4 (IPv4) or 16 (IPv6) bytes, or undef if it is not exactly an address.
+# IPv4-mapped IPv6 (::ffff:192.0.2.25) is returned as the IPv4 address, unless $keep_mapped.
+sub _pack_ip {
+  my ($s, $keep_mapped) = @_;
+  return unless defined $s;
+  $s =~ s/\AIPv6://i;
+  if ($s =~ /:/) {
+    return unless $s =~ /\A[0-9a-f:.]{2,45}\z/i;
+    my $p = inet_pton(AF_INET6, $s);
+    return unless defined $p && length($p) == 16;
+    return substr($p, 12) if !$keep_mapped && substr($p, 0, 12) eq ("\0" x 10) . "\xff\xff";
+    return $p;
+  }
+  return unless $s =~ /\A[0-9]{1,3}(?:\.[0-9]{1,3}){3}\z/;
+  my $p = inet_pton(AF_INET, $s);
+  return (defined $p && length($p) == 4) ? $p : undef;
+}
+
+sub _in_net {
+  my ($packed, $net) = @_;
+  return length($packed) == length($net->{addr}) && ($packed & $net->{mask}) eq $net->{addr};
+}
+
+sub _non_global {
+  my ($packed) = @_;
+  for my $n (@NON_GLOBAL) { return 1 if _in_net($packed, $n) }
+  return 0;
+}
+
+sub _show_ip {
+  my ($p) = @_;
+  return length($p) == 4 ? join('.', unpack('C4', $p)) : join(':', unpack('(H4)8', $p));
+}
+
+# ---------------------------------------------------------------------------------------------
+# Matching names and addresses against the configuration.
+
+sub _relay_named {
+  my ($conf, $name) = @_;
+  return unless defined $name;
+  $name = lc($name);
+  $name =~ s/\.\z//;
+  return unless $name =~ /\A[a-z0-9_.-]+\z/;
+  for my $r (@{$conf->{bouncegen_relays} || []}) {
+    return $r if $r->{re} ? $name =~ $r->{re} : $name eq $r->{name};
+  }
+  return;
+}
+
+sub _our_address {
+  my ($conf, $packed) = @_;
+  return 0 unless defined $packed;
+  for my $r (@{$conf->{bouncegen_relays} || []}) {
+    for my $n (@{$r->{nets}}) { return 1 if _in_net($packed, $n) }
+  }
+  return 0;
+}
+
+# ---------------------------------------------------------------------------------------------
+# Parsing one quoted hop (the unfolded text after "Received:").
+
+
+my $HOP_RE = qr{
+  \A\s*
+  (?:(?&cm)\s*)*                                      # (from user@localhost), (qmail 1 invoked...)
+  (?:indimail-mta\s+queue\s+[0-9]+\s+(?=by\s+host\s))?  # indimail: "queue N by host NAME"
+  (?:from\s+(?:(?<from>[^\s()\[\]]+|\[[^\s()\[\]]*\])\s*)?  # the token is optional: "from (127.0.0.1)"
+     (?:\[(?<fip>[0-9A-Fa-f:.]+)\]\s*)?                 # iMail, MXLogic: "from NAME [ip]"
+     (?<fc>(?:(?&cm)\s*)*)
+     (?:(?:id|with)\s+[^\s()]+\s*(?:(?&cm)\s*)*)*     # DragonFly: "... id e06d1 by NAME"
+  )?
+  (?:by\s+(?:host\s+)?(?<by>[^\s;()]+?)\.?(?=[\s;(]|\z)\s*(?<bc>(?:(?&cm)\s*)*))?
+  (?<rest>.*)\z
+  (?(DEFINE)(?<cm>\((?:[^()]++|(?&cm))*+\)))
+}xsi;
+
+my $IP_CHARS = qr/[0-9A-Fa-f:.]+/;
+
+# The top-level comments of a run of comments, without their outer parentheses.
+sub _comments {
+  my ($run) = @_;
+  my @out;
+  while (defined $run && $run =~ /\G\s*(\((?:[^()]++|(?1))*+\))/gc) {
+    push @out, substr($1, 1, -1);
+  }
+  return @out;
+}
+
+# Addresses the receiving MTA wrote in a TCP-info comment: "[ip]", "[IPv6:ip]", "[ip]:port" as a
+# whole word (so never helo=[ip] or user@[ip]), or the whole comment "ip" / "ident@ip".
+sub _comment_addresses {
+  my ($c) = @_;
+  return () if $c =~ /\A\s*(?:HELO|EHLO|envelope-from)\b/i;    # the client's words
+  my @ips;
+  if ($c =~ /\A\s*(?:[^\s\@()]*\@)?(?:IPv6:)?($IP_CHARS)\s*\z/i) {
+    push @ips, $1;
+  }
+  while ($c =~ /(?:\A|(?<=[\s(]))\[(?:IPv6:)?($IP_CHARS)\](?::[0-9]{1,5})?(?=[\s)]|\z)/gi) {
+    push @ips, $1;
+  }
+  return grep { defined } map { _pack_ip($_) } @ips;
+}
+
+# Evidence in one hop: a short description, or undef.
+#
+# Only what the receiving MTA wrote counts. A client can put almost anything in its HELO, and
+# some MTAs copy it with spaces and parentheses (Postfix joins "HELO a b" into "a b"), so a hop
+# that shows the signs of such an injection (a second "by" clause, two address comments, a
+# from-address that contradicts the TCP-info) gives no evidence at all.
+sub _hop_evidence {
+  my ($conf, $hop) = @_;
+  $hop =~ s/\s+/ /g;
+  return unless $hop =~ $HOP_RE;
+  my %m = %+;
+  my ($from, $by) = ($m{from}, $m{by});
+  return if defined $by && $m{rest} =~ /\A\s*by\s/i;    # two "by" clauses: one is forged
+
+  # 1. Written by our relay: "by NAME" or "by ADDRESS".
+  if (defined $by) {
+    my $r = _relay_named($conf, $by);
+    return "by $r->{name}" if $r;
+    (my $lit = $by) =~ s/\A\[(.*)\]\z/$1/;
+    my $p = _pack_ip($lit);
+    return 'by ' . _show_ip($p) if $p && _our_address($conf, $p);
+    for my $c (_comments($m{bc})) {
+      for my $p (_comment_addresses($c)) {
+        return 'by-comment ' . _show_ip($p) if _our_address($conf, $p);
+      }
+    }
+  }
+  return unless defined $m{fc} || defined $from || defined $m{fip};
+
+  # 2. Received from our address, as the receiving MTA recorded it: the one comment with an
+  # address (TCP-info), else "NAME [ip]" (iMail), else the from token when the greeting is in a
+  # comment of its own (Exim "[ip] (helo=...)", Yahoo "ip (EHLO ...)").
+  my @fc = _comments($m{fc});
+  my @with_ip = grep { my @a = _comment_addresses($_); @a } @fc;
+  return if @with_ip > 1;
+  my @tcp = @with_ip ? _comment_addresses($with_ip[0]) : ();
+  my $from_ip;
+  if (defined $from) {
+    (my $lit = $from) =~ s/\A\[(.*)\](?::[0-9]{1,5})?\z/$1/;
+    $from_ip = _pack_ip($lit);
+  }
+  if ($from_ip && @tcp && !grep { $_ eq $from_ip } @tcp
+      && grep { /\A\s*(?:HELO|EHLO)\b/i } @fc) {
+    return;    # "from IP (EHLO x) (other IP)": the second address came with the greeting
+  }
+  if (!@tcp && defined $m{fip}) {
+    my $p = _pack_ip($m{fip});
+    @tcp = ($p) if $p;
+  }
+  for my $p (@tcp) {
+    return 'from ' . _show_ip($p) if _our_address($conf, $p);
+  }
+  if (!@tcp && $from_ip && grep { /\A\s*(?:HELO|EHLO)\b/i || /(?:\A|\s)(?:helo|port)=/i } @fc) {
+    return 'from ' . _show_ip($from_ip) if _our_address($conf, $from_ip);
+  }
+
+  # 3. Our relay as the verified reverse-DNS name, when the relay has no address to check.
+  my ($rdns, $ip);
+  my $tcpinfo = $with_ip[0];
+  if (defined $tcpinfo && $tcpinfo =~ /\A\s*(?:[^\s\@()\[\]]+\@)?([A-Za-z0-9._-]+?)\.?\s+\[(?:IPv6:)?($IP_CHARS)\]/i) {
+    ($rdns, $ip) = ($1, $2);                       # Postfix, Sendmail, Gmail: HELO (rdns [ip])
+  } elsif (defined $tcpinfo && $tcpinfo =~ /\A\s*\[(?:IPv6:)?($IP_CHARS)\](:[0-9]{1,5}\b)?/i && defined $from
+           && !$from_ip && $from !~ /\A\[/ && (defined $2 || _exim($m{rest}))) {
+    ($rdns, $ip) = ($from, $1);                    # Exim: rdns ([ip]:port helo=...)
+  }
+  if (defined $rdns && lc($rdns) ne 'unknown') {
+    my $r = _relay_named($conf, $rdns);
+    my $p = _pack_ip($ip);
+    if ($r && $p && !_non_global($p) && !grep { length($_->{addr}) == length($p) } @{$r->{nets}}) {
+      return "from rdns $r->{name}";
+    }
+  }
+  return;
+}
+
+# Exim's signature in the "with" clause, read only up to the first part a client can choose
+# (envelope-from, id, for).
+sub _exim {
+  my ($rest) = @_;
+  return 0 unless defined $rest;
+  my ($with) = $rest =~ /\A(.*?)(?:\(envelope-from|\bid\b|\bfor\b|;|\z)/si;
+  return defined $with && $with =~ /\(Exim [0-9][0-9a-z._-]*\)/i;
+}
+
+# ---------------------------------------------------------------------------------------------
+# Finding quoted hops in a text: "Received:" lines, quoted with "> " or not, with their folded
+# continuation lines (same quote depth, indented deeper than the Received: line).
+
+sub _hops {
+  my ($text) = @_;
+  return () unless defined $text && $text =~ /Received[ \t]*:/i;
+  $text =~ s/\r\n?/\n/g;
+  my @lines = split(/\n/, $text);
+  my @hops;
+  for (my $i = 0; $i < @lines; $i++) {
+    next unless $lines[$i] =~ /\A((?:[ \t]*>)*)([ \t]*)Received[ \t]*:(.*)\z/i;
+    my ($depth, $indent, $hop) = (($1 =~ tr/>//), length($2), $3);
+    my $folds = 0;
+    while ($i + 1 < @lines && $folds < MAX_FOLD) {
+      last unless $lines[$i + 1] =~ /\A((?:[ \t]*>)*)([ \t]*)(\S.*)\z/;
+      my ($d2, $ws, $more) = (($1 =~ tr/>//), $2, $3);
+      # A folded line is indented deeper; text that was re-wrapped without indentation (HTML
+      # and reflowed text parts) still continues the hop until its "; date", unless the line
+      # looks like the next header field.
+      last unless $d2 == $depth
+        && (length($ws) > $indent || $ws =~ /\t/
+            || ($hop !~ /;/ && $more !~ /\A[A-Za-z0-9-]+:/));
+      $hop .= " $more";
+      $i++;
+      $folds++;
+    }
+    push @hops, substr($hop, 0, MAX_HOP);
+  }
+  return @hops;
+}
+
+# The texts in which quoted hops are looked for: the header of every attached message (not the
+# message's own header), and the decoded content of every text and message part.
+sub _texts {
+  my ($msg) = @_;
+  $msg->find_parts(qr/./);    # make sure the MIME tree is parsed
+  my @texts;
+  my @todo = ([$msg, 1]);
+  while (my $item = shift @todo) {
+    my ($node, $top) = @$item;
+    if (!$top && $node->isa('Mail::SpamAssassin::Message')) {
+      push @texts, $node->{pristine_headers} if defined $node->{pristine_headers};
+    }
+    if (!$node->is_leaf) {
+      push @todo, map { [$_, 0] } @{$node->{body_parts} || []};
+      next;
+    }
+    my $type = lc($node->{type} // '');
+    next unless $type =~ m{\A(?:text|message)/} || $type eq 'application/octet-stream';
+    my $text = eval { $node->decode(MAX_TEXT) };
+    push @texts, $text if defined $text && $text ne '';
+    if ($type eq 'text/html') {
+      my (undef, $rendered) = eval { $node->rendered };
+      push @texts, $rendered if defined $rendered && $rendered ne '';
+    }
+  }
+  return @texts;
+}
+
+# ---------------------------------------------------------------------------------------------
+# Eval rules.
+
+sub bouncegen_rescue {
+  my ($self, $pms) = @_;
+  return $pms->{bouncegen_rescue} if exists $pms->{bouncegen_rescue};
+  my $conf = $pms->{conf};
+  my $found = 0;
+  if (@{$conf->{bouncegen_relays} || []}) {
+    TEXT: for my $text (_texts($pms->{msg})) {
+      for my $hop (_hops($text)) {
+        my $why = _hop_evidence($conf, $hop);
+        next unless $why;
+        dbg("bouncegen: rescue: quoted hop $why");
+        $found = 1;
+        last TEXT;
+      }
+    }
+  }
+  return $pms->{bouncegen_rescue} = $found;
+}
+
+sub bouncegen_reply_msgid {
+  my ($self, $pms) = @_;
+  my $conf = $pms->{conf};
+  for my $h ('In-Reply-To', 'References') {
+    my $value = $pms->get($h) // next;
+    while ($value =~ /<([^<>\s]+)>/g) {
+      my ($domain) = $1 =~ /\@([a-z0-9.-]+)\z/i or next;
+      $domain = lc($domain);
+      $domain =~ s/\.\z//;
+      if ($conf->{bouncegen_domains}->{$domain} || _relay_named($conf, $domain)) {
+        dbg("bouncegen: rescue: $h names $domain");
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+1;
