@@ -11,6 +11,12 @@ sa-update (4.0.1, read from its source) installs an update archive like this:
   runs with --allowplugins, and `@@NAME@@` macros are replaced;
 - the update is linted (`lint_check_dir`) before it replaces the previous version.
 
+The channel carries the rules (`*.cf`) only. sa-update comments out `loadplugin` lines unless it
+runs with --allowplugins, and 4.0.1 refuses that switch without --reallyallowplugins ("there should
+never be need to use this option"): a channel must not be a way to run code on every MX. So the
+relay-rescue plugin (`72_bouncegen.pre` and `BouncegenRescue.pm`) is installed once per host with
+`bouncegen install` (or your configuration management), and the channel updates the rules.
+
 The archive is deterministic: members sorted, mode 0644, uid/gid 0, no user names, mtime 0, ustar
 format, gzip header without name or time. The same rendered files give the same bytes, so a fleet
 sees a new version only when the rules changed.
@@ -38,9 +44,18 @@ _MEMBER = re.compile(r"^[-.,a-zA-Z0-9_]+$")  # what sa-update's extractor accept
 _ARCHIVE = re.compile(r"^(\d{3,})\.tar\.gz$")
 
 
+def channel_files(sa_dir: Path) -> list[Path]:
+    """The files a channel carries: the rule files, never plugin code (see the module's doc)."""
+    return sorted(f for f in sa_dir.iterdir() if f.is_file() and f.suffix == ".cf")
+
+
+def plugin_files(sa_dir: Path) -> list[Path]:
+    return sorted(f for f in sa_dir.iterdir() if f.is_file() and f.suffix != ".cf")
+
+
 def archive_bytes(sa_dir: Path) -> bytes:
-    """A deterministic .tar.gz of every regular file of SA_DIR (flat, sorted)."""
-    files = sorted(f for f in sa_dir.iterdir() if f.is_file())
+    """A deterministic .tar.gz of the rule files of SA_DIR (flat, sorted)."""
+    files = channel_files(sa_dir)
     if not files:
         raise UsageError(f"{sa_dir}: no files for the channel")
     bad = [f.name for f in files if not _MEMBER.match(f.name)]
@@ -76,6 +91,7 @@ class Result:
     written: list[Path]
     up_to_date: bool
     members: list[str]
+    plugin_files: list[str]
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -106,7 +122,8 @@ def build(spec: str | Path, out_dir: Path, *, version: int | None = None, gpg_ke
         src = source_dir(spec, stack)
         sa = src / "spamassassin"
         data = archive_bytes(sa)
-        members = sorted(f.name for f in sa.iterdir() if f.is_file())
+        members = [f.name for f in channel_files(sa)]
+        plugins = [f.name for f in plugin_files(sa)]
     have = existing_versions(out_dir)
     if version is None:
         version = have[-1] if have else FIRST_VERSION
@@ -136,7 +153,7 @@ def build(spec: str | Path, out_dir: Path, *, version: int | None = None, gpg_ke
             written.append(path)
     if gpg_key and (not up_to_date or not archive.with_name(archive.name + ".asc").exists()):
         written.append(sign(archive, gpg_key))
-    return Result(archive, version, written, up_to_date and not written, members)
+    return Result(archive, version, written, up_to_date and not written, members, plugins)
 
 
 def report(res: Result, channel: str, say: Callable[[str], None] = print, gpg_key: str | None = None) -> None:
@@ -145,9 +162,9 @@ def report(res: Result, channel: str, say: Callable[[str], None] = print, gpg_ke
     for path in res.written:
         say(str(path))
     say(f"members: {', '.join(res.members)}")
-    if any(m.endswith(".pm") for m in res.members):
-        say("note: the channel carries plugin code: hosts must run sa-update with --allowplugins, "
-            "or its loadplugin lines are commented out")
+    if res.plugin_files:
+        say(f"note: not in the channel: {', '.join(res.plugin_files)} (plugin code; sa-update will not "
+            "activate plugins from a channel): install them once on each host with `bouncegen install`")
     asc = res.archive.with_name(res.archive.name + ".asc").exists()
     verify = f"--gpgkey {gpg_key or 'KEYID'}" if asc else "--nogpg"
     say("install on each MX host (then reload spamd):")
@@ -166,9 +183,12 @@ def _run(args: argparse.Namespace) -> int:
 
 CHANNEL_EPILOG = """\
 SOURCE is an inventory (rendered and linted on the fly) or a directory written by
-'bouncegen render' (default: build). Every file of SOURCE/spamassassin/ goes into the archive:
-sa-update includes its *.cf and *.pre files; loadplugin lines stay commented out unless the hosts
-run sa-update --allowplugins. The archive is deterministic: the same files give the same bytes.
+'bouncegen render' (default: build). The archive carries the rule files (*.cf) of
+SOURCE/spamassassin/, never the relay-rescue plugin (72_bouncegen.pre, BouncegenRescue.pm):
+sa-update will not activate plugin code from a channel, so install the plugin once on each host
+with 'bouncegen install'; the channel then keeps the rules current.
+
+The archive is deterministic: the same files give the same bytes.
 
 Without --version: the newest N.tar.gz in DIR if it holds the same files, else the next number
 (1000001 in an empty directory). A version that exists with other content, or one below the
