@@ -278,7 +278,7 @@ def verdicts(spamd):
         jobs[("string", p.id)] = message_for(rtype, text)
     for key, (_, text) in SAMPLES.items():
         jobs[("sample", key)] = text.encode("utf-8")
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(2) as pool:
         results = dict(zip(jobs, pool.map(spamd.check, jobs.values())))
     for key, res in results.items():
         if not res.ok:
