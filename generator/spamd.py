@@ -81,8 +81,11 @@ class Spamd:
             argv.append("--username=nobody")
         for _ in range(3):  # a port taken between free_port() and bind: try another
             self.port = free_port()
+            # stderr to a file, never an undrained pipe: spamd logs every message there too, and
+            # blocks once a pipe's 64 KiB are full (after some 90 messages).
+            self._stderr = open(self.workdir / "spamd.stderr", "ab")
             self.proc = subprocess.Popen(argv + [f"--listen=127.0.0.1:{self.port}"], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                                         stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True)
             if self._wait_ready():
                 return self
             self.stop()
@@ -123,8 +126,9 @@ class Spamd:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        if self.proc is not None and self.proc.stderr:
-            self.proc.stderr.close()
+        if getattr(self, "_stderr", None) is not None:
+            self._stderr.close()
+            self._stderr = None
         self.proc = None
         if self._own_tmp:
             import shutil

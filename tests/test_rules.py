@@ -27,6 +27,16 @@ FAMILIES = load_families()
 POINTS = {r.name: r.score("block") or 0.0 for f in FAMILIES for r in f.rules if not r.is_sub}
 VERDICTS = ("BG_BOUNCE", "BG_CHALLENGE", "BG_AUTOREPLY", "BG_VIRUS")
 
+
+def visible(name: str) -> str:
+    """spamd never reports __sub-rules: the tests see each through a scored mirror, BGT_*."""
+    return "BGT" + name[4:] if name.startswith("__BG_") else name
+
+
+# Test-only config for the private spamd: one tiny-scored mirror meta per sub-rule.
+MIRRORS = "".join(f"meta {visible(r.name)} {r.name}\nscore {visible(r.name)} 0.001\n"
+                  for f in FAMILIES for r in f.rules if r.is_sub)
+
 _BASE = [
     ("From", "Sender Example <sender@example.com>"),
     ("To", "rcpt@example.org"),
@@ -265,7 +275,7 @@ def spamd(tmp_path_factory):
     inv = inventory.load(REPO / "inventory.example.toml")
     out = tmp_path_factory.mktemp("rendered")
     write_tree(render_files(inv, FAMILIES), out)
-    with Spamd(out / "spamassassin", children=2) as daemon:
+    with Spamd(out / "spamassassin", children=2, extra_cf=MIRRORS) as daemon:
         yield daemon
 
 
@@ -278,7 +288,7 @@ def verdicts(spamd):
         jobs[("string", p.id)] = message_for(rtype, text)
     for key, (_, text) in SAMPLES.items():
         jobs[("sample", key)] = text.encode("utf-8")
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(4) as pool:
         results = dict(zip(jobs, pool.map(spamd.check, jobs.values())))
     for key, res in results.items():
         if not res.ok:
@@ -290,9 +300,9 @@ def verdicts(spamd):
 def test_rule_string(request, verdicts, name, rtype, kind, text):
     hits = verdicts[("string", request.node.callspec.id)]
     if kind == "ok":
-        assert name in hits, f"{name} must hit {text!r}; hits: {sorted(hits)}"
+        assert visible(name) in hits, f"{name} must hit {text!r}; hits: {sorted(hits)}"
     else:
-        assert name not in hits, f"{name} must miss {text!r}"
+        assert visible(name) not in hits, f"{name} must miss {text!r}"
 
 
 @pytest.mark.parametrize("key", sorted(SAMPLES))
