@@ -20,6 +20,10 @@ RULE_TYPES = ("header", "body", "rawbody", "full", "uri", "meta", "mimeheader")
 _NAME = re.compile(r"^(__)?[A-Z][A-Z0-9_]*$")
 MAX_NAME = 22
 MAX_DESCRIBE = 50
+# Names a meta rule may use without defining them: the stock VBounce sub-rules and the rescue
+# contract (__BG_RESCUE for bounces/notices/challenges, __BG_RESCUE_REPLY for auto-replies).
+EXTERNAL_NAMES = frozenset({"__MY_SERVERS_FOUND", "__HAVE_BOUNCE_RELAYS", "__BG_RESCUE", "__BG_RESCUE_REPLY"})
+_META_NAME = re.compile(r"\b_*[A-Z][A-Z0-9_]*\b")
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ def _load_family(path: Path) -> Family:
             problems.append(f"{where}: {k}: unknown key")
         if not _NAME.match(str(name)) or len(name) > MAX_NAME:
             problems.append(f"{where}: name must be upper-case, at most {MAX_NAME} characters")
+        elif not str(name).startswith(("BG_", "__BG_")):
+            problems.append(f"{where}: name must start with BG_ (scored verdict) or __BG_ (sub-rule)")
+        if "#" in str(r.get("test", "")).replace("\\#", ""):
+            problems.append(f"{where}: test contains an unescaped '#' (SpamAssassin reads it as a comment): write \\#")
         if r.get("type") not in RULE_TYPES:
             problems.append(f"{where}: type must be one of {', '.join(RULE_TYPES)}")
         if not r.get("test"):
@@ -129,6 +137,13 @@ def load_families(directory: Path | None = None) -> tuple[Family, ...]:
             if rule.name in seen:
                 problems.append(f"{fam.path.name}: {rule.name}: also defined in {seen[rule.name]}")
             seen[rule.name] = fam.path.name
+    for fam in families:
+        for rule in fam.rules:
+            if rule.type != "meta":
+                continue
+            for ref in _META_NAME.findall(rule.test):
+                if ref not in seen and ref not in EXTERNAL_NAMES:
+                    problems.append(f"{fam.path.name}: {rule.name}: meta uses {ref}, which no family defines")
     if problems:
         raise RuleDataError(problems)
     return tuple(families)
