@@ -22,7 +22,7 @@ MAX_NAME = 22
 MAX_DESCRIBE = 50
 # Names a meta rule may use without defining them: the stock VBounce sub-rules and the rescue
 # contract (__BG_RESCUE for bounces/notices/challenges, __BG_RESCUE_REPLY for auto-replies).
-EXTERNAL_NAMES = frozenset({"__MY_SERVERS_FOUND", "__HAVE_BOUNCE_RELAYS", "__BG_RESCUE", "__BG_RESCUE_REPLY"})
+EXTERNAL_NAMES = frozenset({"__MY_SERVERS_FOUND", "__HAVE_BOUNCE_RELAYS", "__BG_RESCUE", "__BG_RESCUE_REPLY", "__BG_FROM_OURS"})
 _META_NAME = re.compile(r"\b_*[A-Z][A-Z0-9_]*\b")
 
 

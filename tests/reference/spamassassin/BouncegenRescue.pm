@@ -355,8 +355,9 @@ sub _hop_evidence {
     (my $lit = $from) =~ s/\A\[(.*)\](?::[0-9]{1,5})?\z/$1/;
     $from_ip = _pack_ip($lit);
   }
-  if ($from_ip && @tcp && !grep { $_ eq $from_ip } @tcp
-      && grep { /\A\s*(?:HELO|EHLO)\b/i } @fc) {
+  # (grep's list runs to the end of the expression: each grep needs its own parentheses.)
+  if ($from_ip && @tcp && !(grep { $_ eq $from_ip } @tcp)
+      && (grep { /\A\s*(?:HELO|EHLO)\b/i } @fc)) {
     return;    # "from IP (EHLO x) (other IP)": the second address came with the greeting
   }
   if (!@tcp && defined $m{fip}) {
