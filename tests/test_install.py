@@ -214,12 +214,12 @@ def test_changed_output_updates_our_own_values(root, tmp_path, capsys):
     cf = build / "postfix/main.cf"
     cf.write_text(cf.read_text().replace("in_flow_delay = 0\n", "in_flow_delay = 0s\n"))
     sa = build / "spamassassin/72_bouncegen.cf"
-    sa.write_text(sa.read_text().replace("score    BG_BOUNCE 5.0", "score    BG_BOUNCE 6.0"))
+    sa.write_text(sa.read_text().replace("score    BG_BOUNCE 5.00", "score    BG_BOUNCE 6.00"))
 
     status, out, err = run(capsys, "install", str(build), "--root", str(root))
     assert status == 0, err
     assert "-in_flow_delay = 0\n+in_flow_delay = 0s\n" in out
-    assert "-score    BG_BOUNCE 5.0\n+score    BG_BOUNCE 6.0\n" in out
+    assert "-score    BG_BOUNCE 5.00\n+score    BG_BOUNCE 6.00\n" in out
     assert "in_flow_delay = 0s\n" in (root / "etc/postfix/main.cf").read_text()
     assert db.stat().st_mtime_ns == db_mtime
 
@@ -308,7 +308,7 @@ def test_warns_when_vbounce_is_not_loaded(root, capsys):
     assert status == 0, err
     warning = next(line for line in out.splitlines() if line.startswith("warning:"))
     assert "bouncegen's rules will not fire:" in warning
-    assert "BG_BOUNCE" in warning and "__MY_SERVERS_FOUND" in warning
+    assert "BG_BOUNCE" in warning and "loadplugin Mail::SpamAssassin::Plugin::VBounce" in warning
 
 
 LAB_MASTER_CF = """\
