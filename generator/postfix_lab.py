@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import engines, render
 from .errors import EngineError
-from .inventory import Inventory, MilterSettings
+from .inventory import Inventory
 from .spamd import Spamd, free_port
 
 USERS = ("alice", "bob")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
+from support import need
 
 from bouncegen import channel, cli, engines, render
 from bouncegen.inventory import load
@@ -56,13 +56,6 @@ Subject: cheap pills
 """
 
 
-def need(*programs: str) -> None:
-    missing = [p for p in programs if not engines.which(p)]
-    if missing:
-        msg = f"engine missing: {', '.join(missing)} (scripts/install-engines installs them)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from bouncegen import check, cli, engines, inventory, render
-from bouncegen.errors import EngineError
 from bouncegen.spamd import Spamd
 
 pytestmark = [pytest.mark.spamassassin, pytest.mark.postfix]

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import need
 
 from bouncegen import cli, engines, install, render
 from bouncegen.inventory import load
@@ -37,14 +38,6 @@ def admin_main_cf(r: Path) -> str:
 BROKEN_RULE = "\nheader   BG_BROKEN Subject =~ /(unclosed/\nscore    BG_BROKEN 1.0\n"
 
 
-def need(*programs: str) -> None:
-    """Under CI=true a missing engine fails the test; elsewhere it skips it."""
-    missing = [p for p in programs if not engines.which(p)]
-    if missing:
-        msg = f"engine missing: {', '.join(missing)} (scripts/install-engines installs them)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 @pytest.fixture

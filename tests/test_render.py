@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import __version__, cli, inventory, lint, render
-from bouncegen.errors import LintError
+from bouncegen import __version__, cli, inventory, render
 from support import ROOT, need
 
 EXAMPLE = ROOT / "inventory.example.toml"

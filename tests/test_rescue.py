@@ -12,7 +12,6 @@ Every message here was written for this test; none is copied from a real mail or
 from __future__ import annotations
 
 import base64
-import os
 import quopri
 import textwrap
 import threading
