@@ -53,7 +53,7 @@ corpus: $(BIN)/bouncegen
 
 # A benchmark to read, not a timed test (README, "Performance").
 bench: $(BIN)/bouncegen
-	$(BIN)/python -m bouncegen.bench --inventory $(BENCH_INVENTORY) --corpus $(BENCH_CORPUS) \
+	$(BIN)/python -m bouncegen.lab.bench --inventory $(BENCH_INVENTORY) --corpus $(BENCH_CORPUS) \
 		$(if $(BENCH_MANIFEST),--manifest $(BENCH_MANIFEST)) $(BENCH_ARGS)
 
 # bouncegen install shows a diff, validates with the real tools before anything takes effect,

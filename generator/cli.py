@@ -16,7 +16,7 @@ from .errors import BouncegenError
 
 
 def _render(args: argparse.Namespace) -> int:
-    from . import inventory, render
+    from .renderer import inventory, render
 
     inv = inventory.load(args.inventory)
     if args.check:
@@ -68,7 +68,7 @@ Run 'bouncegen COMMAND --help' for a command's options, examples and exit status
 
 
 def _check(args: argparse.Namespace) -> int:
-    from . import check, report
+    from .runner import check, report
 
     opts = check.Options(inventory=Path(args.inventory), corpus=Path(args.corpus),
                          manifest=Path(args.manifest) if args.manifest else None, jobs=args.jobs,
@@ -137,7 +137,8 @@ def parser() -> argparse.ArgumentParser:
                    help="write nothing; exit 1 with a unified diff when DIR is not up to date")
     p.set_defaults(func=_render)
 
-    from . import channel, install  # their own subcommands: options, help and examples
+    from .deploy import channel
+    from .deploy import install  # their own subcommands: options, help and examples
 
     install.add_subcommand(sub)
     channel.add_subcommand(sub)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import inventory, render
+from bouncegen.renderer import inventory, render
 from support import Tables, need
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from support import need
 
-from bouncegen import channel, cli, engines, render
-from bouncegen.inventory import load
+from bouncegen.deploy import channel
+from bouncegen import cli, engines
+from bouncegen.renderer import render
+from bouncegen.renderer.inventory import load
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "inventory.example.toml"

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import check, cli, engines, inventory, render
-from bouncegen.spamd import Spamd
+from bouncegen.runner import check
+from bouncegen import cli, engines
+from bouncegen.renderer import inventory, render
+from bouncegen.engines.spamd import Spamd
 
 pytestmark = [pytest.mark.spamassassin, pytest.mark.postfix]
 
@@ -444,7 +446,7 @@ def test_malformed_input_gets_a_verdict_or_an_error(tmp_path, capsys):
 
 def test_postfix_wiring_is_read_from_main_cf(tmp_path):
     """-m only when main.cf leaves MIME processing on; tables as postconf expands them."""
-    from bouncegen.postfix_tables import PostfixChecks
+    from bouncegen.engines.postfix_tables import PostfixChecks
 
     inv_path = tmp_path / "inv.toml"
     inv_path.write_text(INVENTORY)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import inventory
+from bouncegen.renderer import inventory
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from bouncegen import engines, escape
+from bouncegen import engines
+from bouncegen.renderer import escape
 
 from support import need
 

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from support import need
 
-from bouncegen import cli, engines, install, render
-from bouncegen.inventory import load
+from bouncegen import cli, engines
+from bouncegen.deploy import install
+from bouncegen.renderer import render
+from bouncegen.renderer.inventory import load
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "inventory.example.toml"
@@ -340,7 +342,7 @@ def test_reload_running_postfix_and_spamd(root, tmp_path):
 
 
 def _reload_lab(template: Path, root: Path, tmp_path: Path) -> None:
-    from bouncegen.spamd import Spamd, free_port
+    from bouncegen.engines.spamd import Spamd, free_port
 
     shutil.copytree(template, root)
     (root / "etc/postfix/main.cf").write_text(admin_main_cf(root))

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from bouncegen import cli, inventory
+from bouncegen import cli
+from bouncegen.renderer import inventory
 from bouncegen.errors import InventoryError
 
 GOOD_SITE = '[site]\ndomains = ["example.org"]\n'

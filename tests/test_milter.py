@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bouncegen import cli, engines, inventory, milter, render
-from bouncegen.spamd import Spamd, free_port
+from bouncegen import cli, engines, milter
+from bouncegen.renderer import inventory, render
+from bouncegen.engines.spamd import Spamd, free_port
 
 SITE = """\
 [site]
@@ -88,7 +89,7 @@ def test_spamd_client_against_the_real_spamd(tmp_path):
     inv_path = tmp_path / "site.toml"
     inv_path.write_text(SITE.format(scores="block"))
     render.write_tree(render.render_files(inventory.load(inv_path)), tmp_path / "out")
-    from bouncegen import samples
+    from bouncegen.lab import mail as samples
     with Spamd(tmp_path / "out" / "spamassassin") as d:
         tests = milter.spamd_symbols(samples.forged_dsn(), "127.0.0.1", d.port, 60)
         assert "BG_BOUNCE" in tests

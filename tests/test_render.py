@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import __version__, cli, inventory, render
+from bouncegen import __version__, cli
+from bouncegen.renderer import inventory, render
 from support import ROOT, need
 
 EXAMPLE = ROOT / "inventory.example.toml"

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import engines, inventory, lint, render
+from bouncegen import engines
+from bouncegen.renderer import inventory, lint, render
 from bouncegen.errors import TemplateError
-from bouncegen.spamd import Spamd
+from bouncegen.engines.spamd import Spamd
 from support import need  # under CI a missing engine fails, never skips
 
 pytestmark = pytest.mark.spamassassin
@@ -411,7 +412,7 @@ def test_render_outputs_plugin(tmp_path):
 
 @pytest.mark.parametrize("value", ["a b", "x#y", "a\nb", "[::1]", "", "ä.example"])
 def test_sa_word_refuses(value):
-    from bouncegen.escape import sa_word
+    from bouncegen.renderer.escape import sa_word
     with pytest.raises(ValueError):
         sa_word(value)
 

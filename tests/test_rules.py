@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import engines, inventory
-from bouncegen.render import render_files, write_tree
-from bouncegen.rules import load_families
-from bouncegen.spamd import Spamd
+from bouncegen import engines
+from bouncegen.renderer import inventory
+from bouncegen.renderer.render import render_files, write_tree
+from bouncegen.renderer.rules import load_families
+from bouncegen.engines.spamd import Spamd
 
 pytestmark = pytest.mark.spamassassin
 

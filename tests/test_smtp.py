@@ -14,8 +14,10 @@ import time
 
 import pytest
 
-from bouncegen import engines, inventory, samples
-from bouncegen.postfix_lab import PostfixLab
+from bouncegen import engines
+from bouncegen.renderer import inventory
+from bouncegen.lab import mail as samples
+from bouncegen.lab.postfix_lab import PostfixLab
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 

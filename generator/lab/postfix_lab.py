@@ -28,10 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import engines, render
-from .errors import EngineError
-from .inventory import Inventory
-from .spamd import Spamd, free_port
+from .. import engines
+from ..renderer import render
+from ..errors import EngineError
+from ..renderer.inventory import Inventory
+from ..engines.spamd import Spamd, free_port
 
 USERS = ("alice", "bob")
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")

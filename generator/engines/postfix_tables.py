@@ -25,8 +25,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import engines
-from .errors import EngineError
+from .. import engines
+from ..errors import EngineError
 
 _PARAMS = ("header_checks", "mime_header_checks", "nested_header_checks", "body_checks",
            "disable_mime_input_processing", "body_checks_size_limit")

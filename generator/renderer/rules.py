@@ -13,8 +13,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RuleDataError
-from .resources import data_dir
+from ..errors import RuleDataError
+from ..resources import data_dir
 
 RULE_TYPES = ("header", "body", "rawbody", "full", "uri", "meta", "mimeheader")
 _NAME = re.compile(r"^(__)?[A-Z][A-Z0-9_]*$")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from . import engines
-from .errors import LintError
+from .. import engines
+from ..errors import LintError
 
 _PROBE = "bouncegen-lint-probe"
 
@@ -75,8 +75,8 @@ def lint(rendered: Path, map_types: dict[str, str], *, require_tools: bool) -> l
             notes.append("postmap not found: Postfix lint skipped")
     conf = rendered / "milter" / "bouncegen-milter.conf"
     if conf.exists():  # the milter must be able to read what was rendered for it
-        from . import milter
-        from .errors import BouncegenError
+        from .. import milter
+        from ..errors import BouncegenError
         try:
             milter.Settings.load(conf)
         except BouncegenError as exc:

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import engines
-from .errors import EngineError, UsageError
+from .. import engines
+from ..errors import EngineError, UsageError
 from .install import source_dir
 
 FIRST_VERSION = 1000001  # sa-update wants at least 3 digits; the stock channel uses SVN revisions

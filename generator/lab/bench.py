@@ -25,9 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import check, engines, inventory, render
-from .postfix_tables import PostfixChecks
-from .spamd import _PRIVATE_CF, Spamd
+from ..runner import check
+from .. import engines
+from ..renderer import inventory, render
+from ..engines.postfix_tables import PostfixChecks
+from ..engines.spamd import _PRIVATE_CF, Spamd
 
 
 def _xargs(files: list[Path], jobs: int, command: str) -> float:
@@ -69,7 +71,7 @@ def naive(rendered: Path, files: list[Path], scratch: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bouncegen.bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m bouncegen.lab.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--inventory", required=True)
     ap.add_argument("--corpus", required=True)

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import engines, inventory, render
-from .errors import EngineError, LintError, UsageError
+from .. import engines
+from ..renderer import inventory, render
+from ..errors import EngineError, LintError, UsageError
 
 DEFAULT_SA_DIR = "/etc/mail/spamassassin"  # Debian: a symlink to /etc/spamassassin
 DEFAULT_POSTFIX_DIR = "/etc/postfix"

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import engines
-from .errors import EngineError
+from .. import engines
+from ..errors import EngineError
 
 # Settings for a reproducible, offline verdict; the plugin-guarded ones only apply if loaded.
 _PRIVATE_CF = """\

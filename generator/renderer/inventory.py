@@ -21,7 +21,7 @@ from typing import Any
 import email_validator
 import idna
 
-from .errors import InventoryError
+from ..errors import InventoryError
 
 DSN_POLICIES = ("reject", "spamassassin")
 MAP_TYPES = ("pcre", "regexp")

@@ -19,112 +19,14 @@ networks and from authenticated clients is accepted without asking spamd.
 
 from __future__ import annotations
 
-import fnmatch
-import ipaddress
-import socket
 import sys
 import time
-import tomllib
-from dataclasses import dataclass
 from email.utils import formatdate
-from pathlib import Path
 
-from .errors import UsageError
+from .settings import Settings, verdict
+from .spamc import SpamdError, spamd_symbols
 
 ENVELOPE_HEADER = b"X-Envelope-From"
-
-
-@dataclass(frozen=True)
-class Settings:
-    socket: str
-    spamd_host: str
-    spamd_port: int
-    timeout: float
-    threshold: float
-    reject_text: str
-    tempfail_text: str
-    exempt_networks: tuple
-    exempt_hosts: tuple[str, ...]
-    scores: dict
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Settings":
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-            m, ex, sc = data["milter"], data.get("exempt", {}), data.get("scores", {})
-            host, _, port = m["spamd"].rpartition(":")
-            return cls(
-                socket=m["socket"], spamd_host=host.strip("[]"), spamd_port=int(port),
-                timeout=float(m["timeout"]), threshold=float(m["threshold"]),
-                reject_text=m["reject_text"], tempfail_text=m["tempfail_text"],
-                exempt_networks=tuple(ipaddress.ip_network(n) for n in ex.get("networks", [])),
-                exempt_hosts=tuple(h.lower() for h in ex.get("hosts", [])),
-                scores={str(k): float(v) for k, v in sc.items()},
-            )
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
-            raise UsageError(f"{path}: not a bouncegen milter settings file: {exc}") from None
-
-    def exempt_client(self, hostname: str, addr: str | None) -> bool:
-        if addr:
-            try:
-                ip = ipaddress.ip_address(addr.split("%")[0])
-            except ValueError:
-                ip = None
-            if ip is not None and any(ip.version == n.version and ip in n for n in self.exempt_networks):
-                return True
-        # Postfix passes the client name only when its forward and reverse DNS agree ("unknown"
-        # or "[addr]" otherwise), so a relay name here is not a claim the client made itself.
-        name = (hostname or "").lower().rstrip(".")
-        return bool(name) and not name.startswith("[") and any(fnmatch.fnmatchcase(name, h) for h in self.exempt_hosts)
-
-
-class SpamdError(Exception):
-    pass
-
-
-def spamd_symbols(message: bytes, host: str, port: int, timeout: float) -> tuple[str, ...]:
-    """The names of the rules a message hits, from spamd (SPAMC/1.5 SYMBOLS). Any failure -- no
-    connection, time-out, an error status, a malformed answer -- raises SpamdError."""
-    deadline = time.monotonic() + timeout
-    req = b"SYMBOLS SPAMC/1.5\r\nContent-length: %d\r\nUser: bouncegen\r\n\r\n" % len(message) + message
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.sendall(req)
-            s.shutdown(socket.SHUT_WR)
-            chunks = []
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise SpamdError(f"spamd did not answer within {timeout:g} s")
-                s.settimeout(left)
-                data = s.recv(65536)
-                if not data:
-                    break
-                chunks.append(data)
-    except socket.timeout:
-        raise SpamdError(f"spamd did not answer within {timeout:g} s") from None
-    except OSError as exc:
-        raise SpamdError(f"spamd at {host}:{port}: {exc.strerror or exc}") from None
-    raw = b"".join(chunks)
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = lines[0].split(None, 2)
-    if not sep or len(status) < 2 or not status[0].startswith(b"SPAMD/") or status[1] != b"0":
-        raise SpamdError(f"spamd answered {lines[0][:100]!r}")
-    headers = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(b":")
-        headers[k.strip().lower()] = v.strip()
-    if b"spam" not in headers:  # a SYMBOLS answer always carries "Spam: True ; 7.0 / 5.0"
-        raise SpamdError("spamd's answer has no Spam: header")
-    if b"content-length" in headers and int(headers[b"content-length"]) != len(body):
-        raise SpamdError("spamd's answer was cut short")
-    return tuple(t for t in body.decode("ascii", "replace").strip().split(",") if t)
-
-
-def verdict(tests: tuple[str, ...], scores: dict[str, float]) -> tuple[float, list[str]]:
-    hit = sorted(t for t in tests if t in scores)
-    return sum(scores[t] for t in hit), hit
 
 
 def _log(line: str) -> None:

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__, engines, inventory, render
-from .errors import EngineError, UsageError
-from .postfix_tables import PostfixChecks, PostfixResult
-from .spamd import Spamd, SpamdResult
+from .. import __version__, engines
+from ..renderer import inventory, render
+from ..errors import EngineError, UsageError
+from ..engines.postfix_tables import PostfixChecks, PostfixResult
+from ..engines.spamd import Spamd, SpamdResult
 
 EXPECTED = ("block", "pass")
 BLOCK_POINTS = 5.0  # a stock required_score; what the "block" score policy promises per family
@@ -301,7 +302,7 @@ def provenance(opts: Options, inv, jobs: int, pf: PostfixChecks | None) -> dict:
 
 
 def _lint(rendered: Path, inv) -> None:
-    from . import lint
+    from ..renderer import lint
     lint.lint(rendered, render.map_types(inv), require_tools=True)
 
 

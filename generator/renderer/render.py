@@ -18,10 +18,11 @@ import jinja2
 
 import fnmatch
 
-from . import __version__, escape, lint, netpatterns
-from .errors import TemplateError
+from .. import __version__
+from . import escape, lint, netpatterns
+from ..errors import TemplateError
 from .inventory import Inventory
-from .resources import data_dir
+from ..resources import data_dir
 from .rules import Family, load_families
 
 

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import EngineError
+from ..errors import EngineError
 
 # Postfix and spamd live in sbin, which a non-root PATH often lacks.
 _EXTRA_PATH = ("/usr/sbin", "/usr/local/sbin", "/sbin")

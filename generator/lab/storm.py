@@ -1,0 +1,309 @@
+"""`make storm`: a bounce storm against the private Postfix lab, for both dsn policies.
+
+A benchmark, not a timed test. Postfix's own smtp-source sends backscatter (RFC 3464 bounces,
+plain-text bounces, auto-replies, virus notices; one SMTP session per message, --sessions in
+parallel, to bob@) while a thread trickles legitimate mail to alice@ through XCLIENT (foreign
+MXs, and our own relay) and another times SAV callouts (MAIL FROM:<>, RCPT TO:, QUIT). Then:
+SAV callouts after the storm, the queue left, and smtp-source -> smtp-sink as the loopback
+ceiling. Counts come from Postfix's own log (maillog_file) and the Maildirs.
+
+Exit status 1 if any backscatter was accepted, any legitimate mail lost, or any SAV callout
+refused; 0 otherwise. Figures are printed as a table (and --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .. import engines
+from ..renderer import inventory
+from . import mail as samples
+from .postfix_lab import PostfixLab
+from ..engines.spamd import free_port
+
+INVENTORY = """\
+[site]
+domains = ["example.org", "example.net"]
+[[relay]]
+host = "smtp1.out.example.org"
+addresses = ["192.0.2.25", "2001:db8:25::25"]
+[[relay]]
+host = "smtp2.out.example.org"
+addresses = ["198.51.100.0/28", "2001:db8:26::/48"]
+[mx]
+hosts = ["mx1.example.org"]
+[policy]
+dsn = "{dsn}"
+"""
+
+BACKSCATTER_RCPT = "bob@example.org"
+LEGIT_RCPT = "alice@example.org"
+FOREIGN = ("203.0.113.7", "mx.foreign.test")
+OUR_RELAY = ("192.0.2.25", "smtp1.out.example.org")
+
+
+def legit_mix(policy: str) -> list[tuple[str, bytes, str, tuple[str, str]]]:
+    """(kind, message, envelope sender, client) of the legitimate trickle under a policy."""
+    mix = [
+        ("ordinary", samples.ordinary(1), "grace@foreign.test", FOREIGN),
+        ("read-receipt", samples.read_receipt(1), "", FOREIGN),
+        ("forwarded-dsn", samples.forwarded_dsn(1), "frank@foreign.test", FOREIGN),
+    ]
+    if policy == "spamassassin":  # policy "reject" refuses these by design
+        mix += [("bounce-of-our-mail", samples.dsn([samples.hop_submission()], n=1), "", FOREIGN),
+                ("bounce-from-our-relay", samples.relay_bounce(1), "", OUR_RELAY)]
+    return mix
+
+
+def _cpu_seconds(sids: set[int]) -> float:
+    """CPU time (user+system, reaped children included) of every process in these sessions."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) in sids:  # fields after ")": state ppid pgrp session ...
+            total += sum(int(x) for x in fields[11:15])
+    return total / tick
+
+
+def _sid(pid: int | None) -> int | None:
+    try:
+        return os.getsid(pid) if pid else None
+    except OSError:
+        return None
+
+
+def _smtp_source(argv_tail: list[str], port: int) -> subprocess.Popen:
+    exe = engines.require("smtp-source")
+    return subprocess.Popen([exe, *argv_tail, f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+class Timer(threading.Thread):
+    """Repeats fn every `every` seconds until stopped; records (seconds, ok) per call."""
+
+    def __init__(self, fn, every: float):
+        super().__init__(daemon=True)
+        self.fn, self.every = fn, every
+        self.results: list[tuple[float, bool, str]] = []
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            t0 = time.monotonic()
+            try:
+                ok, note = self.fn()
+            except Exception as exc:  # noqa: BLE001 - a failure is a result here
+                ok, note = False, repr(exc)
+            self.results.append((time.monotonic() - t0, ok, note))
+            self.halt.wait(self.every)
+
+
+def sav_callout(lab) -> tuple[bool, str]:
+    with smtplib.SMTP("127.0.0.1", lab.port, local_hostname="sav.foreign.test", timeout=60) as s:
+        s.ehlo()
+        s.docmd("XCLIENT", "ADDR=203.0.113.20 NAME=sav.foreign.test HELO=sav.foreign.test")
+        s.ehlo("sav.foreign.test")
+        m, r = s.mail("")[0], s.rcpt(LEGIT_RCPT)[0]
+        return (m == 250 and r == 250), f"{m}/{r}"
+
+
+def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_delay: str | None,
+               spamd_children: int, kinds: tuple = samples.BACKSCATTER) -> dict:
+    inv_path = tmp / f"storm-{policy}.toml"
+    inv_path.write_text(INVENTORY.format(dsn=policy))
+    inv = inventory.load(inv_path)
+    extra = {"in_flow_delay": in_flow_delay} if in_flow_delay is not None else {}
+    per_kind = -(-count // len(kinds))
+    per_kind_sessions = max(1, sessions // len(kinds))
+    files = {}
+    for name, build in kinds:
+        path = tmp / f"{name}.eml"
+        path.write_bytes(build(0).replace(b"\r\n", b"\n"))
+        files[name] = path
+    out: dict = {"policy": policy, "kinds": [k for k, _ in kinds], "backscatter_sent": per_kind * len(kinds),
+                 "sessions": per_kind_sessions * len(kinds), "in_flow_delay": in_flow_delay or "(rendered)"}
+    with PostfixLab(inv, spamd_children=spamd_children, extra_params=extra) as lab:
+        out["in_flow_delay_effective"] = engines.run(
+            [lab.postconf, "-c", str(lab.conf), "-h", "in_flow_delay"]).stdout.strip()
+        sids = {s for s in (_sid(lab.master_pid), _sid(lab.spamd.proc.pid), _sid(lab.milter_proc.pid)) if s}
+        legit = legit_mix(policy)
+        legit_sent: list[str] = []
+
+        def one_legit():
+            kind, msg, sender, (addr, name) = legit[len(legit_sent) % len(legit)]
+            with smtplib.SMTP("127.0.0.1", lab.port, local_hostname=name, timeout=120) as s:
+                s.ehlo()
+                s.docmd("XCLIENT", f"ADDR={addr} NAME={name} HELO={name}")
+                s.ehlo(name)
+                s.mail(sender)
+                s.rcpt(LEGIT_RCPT)
+                code, text = s.data(msg)
+            legit_sent.append(kind)
+            return code == 250, f"{kind}: {code} {text[:60]!r}"
+
+        sav = Timer(lambda: sav_callout(lab), 0.2)
+        trickle = Timer(one_legit, 0.5)
+        cpu0, t0 = _cpu_seconds(sids), time.monotonic()
+        sav.start(), trickle.start()
+        procs = [_smtp_source(["-A", "-s", str(per_kind_sessions), "-m", str(per_kind), "-f", "", "-M",
+                               f"{name}.bouncer.test", "-t", BACKSCATTER_RCPT, "-F", str(files[name])], lab.port)
+                 for name, _ in kinds]
+        errors = []
+        for p in procs:
+            _, err = p.communicate(timeout=3600)
+            if p.returncode not in (0,):
+                errors.append(err.decode(errors="replace")[-300:])
+        storm_s = time.monotonic() - t0
+        sav.halt.set(), trickle.halt.set()
+        sav.join(), trickle.join()
+        cpu = _cpu_seconds(sids) - cpu0
+        # After the storm: SAV callouts on a quiet server.
+        after = []
+        for _ in range(20):
+            t = time.monotonic()
+            ok, note = sav_callout(lab)
+            after.append((time.monotonic() - t, ok, note))
+        queue_left = lab.wait_queue_empty(timeout=30)
+        time.sleep(0.5)
+        log = lab.maillog()
+        out.update({
+            "storm_seconds": round(storm_s, 2),
+            "smtp_source_errors": errors,
+            "rejected_by_tables": len(re.findall(r"\breject: (?:header|body) ", log)),
+            "rejected_at_data": len(re.findall(r"NOQUEUE: reject: DATA ", log)),
+            "rejected_by_spamassassin": len(re.findall(r"milter-reject: END-OF-MESSAGE .*: 5\.7\.1 Refused as backscatter", log)),
+            "tempfailed": len(re.findall(r"milter-reject: END-OF-MESSAGE .*: 4\.7\.1 ", log)),
+            "backscatter_accepted": len(lab.delivered(BACKSCATTER_RCPT)),
+            "legit_sent": len(trickle.results),
+            "legit_refused": [r[2] for r in trickle.results if not r[1]],
+            "legit_delivered": len(lab.delivered(LEGIT_RCPT)),
+            "legit_kinds": sorted(set(legit_sent)),
+            "queue_left": queue_left,
+            "cpu_seconds": round(cpu, 1),
+        })
+        lat = [r[0] * 1000 for r in sav.results]
+        lat_after = [r[0] * 1000 for r in after]
+        out["sav_during"] = {"n": len(lat), "refused": [r[2] for r in sav.results if not r[1]],
+                             "median_ms": round(statistics.median(lat), 1) if lat else None,
+                             "max_ms": round(max(lat), 1) if lat else None}
+        out["sav_after"] = {"n": len(lat_after), "refused": [r[2] for r in after if not r[1]],
+                            "median_ms": round(statistics.median(lat_after), 1),
+                            "max_ms": round(max(lat_after), 1)}
+        refused = out["rejected_by_tables"] + out["rejected_at_data"] + out["rejected_by_spamassassin"]
+        out["backscatter_refused"] = refused
+        out["rejects_per_second"] = round(refused / storm_s, 1)
+        out["handled_per_second"] = round(out["backscatter_sent"] / storm_s, 1)
+        out["share_tables"] = round((out["rejected_by_tables"] + out["rejected_at_data"]) / refused, 3) if refused else 0
+        out["share_spamassassin"] = round(out["rejected_by_spamassassin"] / refused, 3) if refused else 0
+        out["legit_lost"] = out["legit_sent"] - out["legit_delivered"]
+    return out
+
+
+def sink_ceiling(count: int, sessions: int, tmp: Path) -> dict:
+    """smtp-source -> smtp-sink on loopback with the same message and sessions: the ceiling."""
+    port = free_port()
+    sink = subprocess.Popen([engines.require("smtp-sink"), "-u", "nobody", f"127.0.0.1:{port}", "256"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        msg = tmp / "sink.eml"
+        msg.write_bytes(samples.forged_dsn(0).replace(b"\r\n", b"\n"))
+        t0 = time.monotonic()
+        src = _smtp_source(["-s", str(sessions), "-m", str(count), "-f", "", "-t", BACKSCATTER_RCPT,
+                            "-F", str(msg)], port)
+        src.communicate(timeout=600)
+        secs = time.monotonic() - t0
+    finally:
+        os.killpg(sink.pid, signal.SIGTERM)
+        sink.wait(timeout=10)
+    return {"messages": count, "sessions": sessions, "seconds": round(secs, 2), "per_second": round(count / secs, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bouncegen.storm", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=2000, help="backscatter messages per policy (default 2000)")
+    ap.add_argument("--sessions", type=int, default=20, help="parallel smtp-source sessions (default 20)")
+    ap.add_argument("--policy", choices=["reject", "spamassassin"], action="append",
+                    help="run only this policy (repeatable; default both)")
+    ap.add_argument("--in-flow-delay", help="override the rendered in_flow_delay (e.g. 1s) to measure it")
+    ap.add_argument("--spamd-children", type=int, default=2)
+    names = [k for k, _ in samples.BACKSCATTER]
+    ap.add_argument("--kinds", default=",".join(names),
+                    help=f"comma-separated backscatter kinds of the mix (default: all of {','.join(names)})")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    wanted = args.kinds.split(",")
+    if not wanted or set(wanted) - set(names):
+        ap.error(f"--kinds: choose from {','.join(names)}")
+    kinds = tuple(k for k in samples.BACKSCATTER if k[0] in wanted)
+    results = {"policies": [], "ceiling": None}
+    with tempfile.TemporaryDirectory(prefix="bouncegen-storm-") as t:
+        tmp = Path(t)
+        os.chmod(tmp, 0o755)
+        for policy in args.policy or ["reject", "spamassassin"]:
+            print(f"storm: policy {policy}: {args.count} backscatter mails, {args.sessions} sessions ...",
+                  file=sys.stderr, flush=True)
+            results["policies"].append(run_policy(policy, count=args.count, sessions=args.sessions, tmp=tmp,
+                                                  in_flow_delay=args.in_flow_delay,
+                                                  spamd_children=args.spamd_children, kinds=kinds))
+        results["ceiling"] = sink_ceiling(args.count, args.sessions, tmp)
+    failed = []
+    for r in results["policies"]:
+        r["ratio_to_ceiling"] = round(r["rejects_per_second"] / results["ceiling"]["per_second"], 4)
+        if r["backscatter_accepted"]:
+            failed.append(f"{r['policy']}: {r['backscatter_accepted']} backscatter mails accepted")
+        if r["legit_lost"] or r["legit_refused"]:
+            failed.append(f"{r['policy']}: legitimate mail lost: {r['legit_lost']} {r['legit_refused'][:3]}")
+        if r["sav_during"]["refused"] or r["sav_after"]["refused"]:
+            failed.append(f"{r['policy']}: SAV callouts refused: {(r['sav_during']['refused'] + r['sav_after']['refused'])[:3]}")
+        if r["queue_left"]:
+            failed.append(f"{r['policy']}: {r['queue_left']} messages left in the queue")
+    results["failed"] = failed
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        c = results["ceiling"]
+        print(f"smtp-source -> smtp-sink ceiling: {c['per_second']} msg/s ({c['messages']} in {c['seconds']} s, {c['sessions']} sessions)")
+        for r in results["policies"]:
+            print(f"\npolicy dsn = {r['policy']!r}  (in_flow_delay = {r['in_flow_delay_effective']}; "
+                  f"mix: {', '.join(r['kinds'])})")
+            print(f"  backscatter sent          {r['backscatter_sent']} in {r['sessions']} parallel sessions, {r['storm_seconds']} s "
+                  f"({r['handled_per_second']}/s answered)")
+            print(f"  refused                   {r['backscatter_refused']}  ({r['rejects_per_second']}/s, "
+                  f"{r['ratio_to_ceiling']:.3f}x the smtp-sink ceiling)")
+            print(f"    by Postfix tables       {r['rejected_by_tables']} + {r['rejected_at_data']} at DATA "
+                  f"({r['share_tables']:.1%})")
+            print(f"    by SpamAssassin (milter) {r['rejected_by_spamassassin']} ({r['share_spamassassin']:.1%})")
+            print(f"  backscatter accepted      {r['backscatter_accepted']}   tempfailed {r['tempfailed']}")
+            print(f"  legitimate sent/delivered {r['legit_sent']}/{r['legit_delivered']}  ({', '.join(r['legit_kinds'])})")
+            sd, sa = r["sav_during"], r["sav_after"]
+            print(f"  SAV during storm          {sd['n']} callouts, median {sd['median_ms']} ms, max {sd['max_ms']} ms, refused {len(sd['refused'])}")
+            print(f"  SAV after storm           {sa['n']} callouts, median {sa['median_ms']} ms, max {sa['max_ms']} ms, refused {len(sa['refused'])}")
+            print(f"  CPU (Postfix+spamd+milter) {r['cpu_seconds']} s  queue left {r['queue_left']}")
+            for e in r["smtp_source_errors"]:
+                print(f"  smtp-source: {e.strip()}")
+        for f in failed:
+            print(f"FAILED: {f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

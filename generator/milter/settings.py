@@ -1,0 +1,64 @@
+"""The milter's settings: the rendered milter/bouncegen-milter.conf (TOML), see templates/milter/.
+
+Loaded once at start; a file that does not parse is a UsageError naming it, so that
+``bouncegen milter --check`` and the install's health gate report it in one line.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+
+
+@dataclass(frozen=True)
+class Settings:
+    socket: str
+    spamd_host: str
+    spamd_port: int
+    timeout: float
+    threshold: float
+    reject_text: str
+    tempfail_text: str
+    exempt_networks: tuple
+    exempt_hosts: tuple[str, ...]
+    scores: dict
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Settings":
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            m, ex, sc = data["milter"], data.get("exempt", {}), data.get("scores", {})
+            host, _, port = m["spamd"].rpartition(":")
+            return cls(
+                socket=m["socket"], spamd_host=host.strip("[]"), spamd_port=int(port),
+                timeout=float(m["timeout"]), threshold=float(m["threshold"]),
+                reject_text=m["reject_text"], tempfail_text=m["tempfail_text"],
+                exempt_networks=tuple(ipaddress.ip_network(n) for n in ex.get("networks", [])),
+                exempt_hosts=tuple(h.lower() for h in ex.get("hosts", [])),
+                scores={str(k): float(v) for k, v in sc.items()},
+            )
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
+            raise UsageError(f"{path}: not a bouncegen milter settings file: {exc}") from None
+
+    def exempt_client(self, hostname: str, addr: str | None) -> bool:
+        if addr:
+            try:
+                ip = ipaddress.ip_address(addr.split("%")[0])
+            except ValueError:
+                ip = None
+            if ip is not None and any(ip.version == n.version and ip in n for n in self.exempt_networks):
+                return True
+        # Postfix passes the client name only when its forward and reverse DNS agree ("unknown"
+        # or "[addr]" otherwise), so a relay name here is not a claim the client made itself.
+        name = (hostname or "").lower().rstrip(".")
+        return bool(name) and not name.startswith("[") and any(fnmatch.fnmatchcase(name, h) for h in self.exempt_hosts)
+
+
+def verdict(tests: tuple[str, ...], scores: dict[str, float]) -> tuple[float, list[str]]:
+    hit = sorted(t for t in tests if t in scores)
+    return sum(scores[t] for t in hit), hit
