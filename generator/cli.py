@@ -80,6 +80,8 @@ def _check(args: argparse.Namespace) -> int:
         return 143
     if opts.log:
         report.write_log(result, opts.log)
+    if args.junit:
+        report.write_junit(result, Path(args.junit))
     if opts.json:
         report.write_json(result, sys.stdout)
     else:
@@ -92,6 +94,7 @@ examples:
   bouncegen check --inventory corpus/inventory.toml --corpus corpus
   bouncegen check --inventory site.toml --corpus mails --manifest mails/labels.tsv -j 4 --log check.log
   bouncegen check --inventory site.toml --corpus corpus --json > check.json
+  bouncegen check --inventory site.toml --corpus corpus --junit check.xml   # a CI page per sample
 
 Labels: without --manifest, corpus/backscatter/<cat>/*.eml must be blocked (category
 "backscatter/<cat>"), corpus/legit/<cat>/*.eml and corpus/ham/*.eml must pass. A manifest is a
@@ -158,6 +161,8 @@ def parser() -> argparse.ArgumentParser:
                    help="spamc workers and spamd children (default: 2 x CPU cores)")
     c.add_argument("--json", action="store_true", help="print JSON (every message's record) instead of tables")
     c.add_argument("--log", metavar="FILE", help="write the per-message log (mass-check style) to FILE")
+    c.add_argument("--junit", metavar="FILE",
+                   help="write JUnit XML to FILE for a CI page: one test case per message, named by its path")
     c.add_argument("--no-lint", action="store_true", help="skip spamassassin --lint / postmap lint of the rendered files")
     c.set_defaults(func=_check)
     m = sub.add_parser(

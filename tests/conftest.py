@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,33 @@ def rendered(tmp_path):
 def tables(tmp_path):
     need("postmap", "postconf")
     return lambda out: Tables(out, tmp_path)
+
+
+def _processes_under(path: str) -> list[str]:
+    """Processes whose command line or working directory lies under ``path`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if path in cmd or cwd.startswith(path):
+            found.append(f"{entry.name}: {cmd[:160]}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind(tmp_path_factory):
+    """Every process a test starts, it stops: after the run nothing may still run from the
+    session's temporary directories (spamd, Postfix, redis-server, opendkim, gpg-agent...)."""
+    base = str(tmp_path_factory.getbasetemp())
+    yield
+    import time
+
+    deadline = time.monotonic() + 10  # a process may still be on its way out
+    while (left := _processes_under(base)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, "processes left behind by the tests:\n" + "\n".join(left)

@@ -196,11 +196,23 @@ def test_plugin_code_stays_out_of_the_channel(tmp_path, capsys):
 @pytest.mark.spamassassin
 @pytest.mark.slow
 def test_signed_archive(tmp_path, capsys, monkeypatch):
-    need("sa-update", "spamassassin", "gpg")
+    need("sa-update", "spamassassin", "gpg", "gpgconf")
     gnupg = tmp_path / "gnupg"
     gnupg.mkdir(mode=0o700)
     monkeypatch.setenv("GNUPGHOME", str(gnupg))
     gpg = engines.require("gpg")
+    sa_keys = tmp_path / "sa-keys"
+    try:
+        _signed_archive(tmp_path, capsys, monkeypatch, gpg, sa_keys)
+    finally:
+        # gpg starts a gpg-agent per home directory that outlives the test: stop each one.
+        for home in (gnupg, sa_keys):
+            if home.is_dir():
+                subprocess.run([engines.require("gpgconf"), "--homedir", str(home), "--kill", "all"],
+                               capture_output=True, timeout=30)
+
+
+def _signed_archive(tmp_path, capsys, monkeypatch, gpg, sa_keys):
     subprocess.run([gpg, "--batch", "--passphrase", "", "--quick-gen-key", "bouncegen test <t@example.org>",
                     "ed25519", "sign", "never"], check=True, capture_output=True, timeout=120)
     fpr = next(line.split(":")[9] for line in subprocess.run(
@@ -215,7 +227,6 @@ def test_signed_archive(tmp_path, capsys, monkeypatch):
     pub = tmp_path / "pub.asc"
     pub.write_bytes(subprocess.run([gpg, "--armor", "--export", fpr], check=True, capture_output=True).stdout)
     monkeypatch.delenv("GNUPGHOME")
-    sa_keys = tmp_path / "sa-keys"
     sa_keys.mkdir(mode=0o700)
     proc = sa_update(tmp_path, "--gpghomedir", str(sa_keys), "--import", str(pub))
     assert proc.returncode == 0, proc.stderr

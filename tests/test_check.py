@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -268,10 +269,24 @@ def test_exit_0_and_1_json_shape_and_log(corpus, capsys, tmp_path):
 
     flip = "ham/lunch.eml"
     bad = _labels_from_hand(corpus, flip=flip)
-    status, out, err = run_cli(base + ["--manifest", str(bad)], capsys)
+    junit = tmp_path / "check.xml"
+    status, out, err = run_cli(base + ["--manifest", str(bad), "--junit", str(junit)], capsys)
     assert status == 1
     assert "Wrong verdicts (1)" in out and flip in out and "FAILED" in out
     assert "Rule hit frequencies" in out and "Verdicts per category" in out
+
+    # JUnit for a site's CI: one case per message named by its path; the flipped one fails with
+    # expected vs verdict, the others pass; parsed by a real XML parser.
+    suite = ET.parse(junit).getroot().find("testsuite")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert set(cases) == set(SAMPLES)
+    assert suite.get("tests") == str(len(SAMPLES)) and suite.get("failures") == "1" and suite.get("errors") == "0"
+    failure = cases[flip].find("failure")
+    assert failure is not None and failure.get("message") == "expected block, got pass"
+    assert "no Postfix table refused it" in failure.text
+    assert all(c.find("failure") is None for name, c in cases.items() if name != flip)
+    assert cases["backscatter/dsn/forged.eml"].get("classname") == "backscatter.dsn"
+    assert "BG_" in cases["backscatter/dsn/forged.eml"].find("system-out").text
 
 
 def test_exit_2_usage_and_inventory_errors(corpus, tmp_path, capsys):

@@ -169,3 +169,47 @@ def print_tables(result: Result, out: IO[str]) -> None:
                       + (f" ({s['errors']} errors)" if s["errors"] else ""))
     else:
         console.print(f"[bold green]OK[/]: all {s['messages']} verdicts as expected")
+
+
+def write_junit(result: Result, path: Path) -> None:
+    """JUnit XML for a site's CI (GitLab, Jenkins, GitHub): one test case per message, named by
+    its path and grouped by category, so that the CI page names the sample that regressed.
+
+    A wrong verdict is a <failure> (expected vs verdict and the rules that decided); a message no
+    engine could judge is an <error>. xml.etree (standard library) does the escaping: a path or
+    a rule text never breaks the XML. Written to a temporary file and renamed into place."""
+    import os
+    import tempfile
+    import xml.etree.ElementTree as ET
+
+    records = result.records
+    suite = ET.Element("testsuite", {
+        "name": "bouncegen check", "tests": str(len(records)),
+        "failures": str(sum(r.wrong and r.verdict != "error" for r in records)),
+        "errors": str(sum(r.verdict == "error" for r in records)),
+        "time": f"{result.seconds_run:.3f}",
+    })
+    props = ET.SubElement(suite, "properties")
+    for key, value in sorted(result.provenance.items()):
+        ET.SubElement(props, "property", {"name": str(key), "value": str(value)})
+    for r in sorted(records, key=lambda rec: rec.path):
+        case = ET.SubElement(suite, "testcase", {"classname": r.category.replace("/", "."), "name": r.path})
+        if r.verdict == "error":
+            ET.SubElement(case, "error", {"message": f"expected {r.expected}, not judged"}).text = r.error
+        elif r.wrong:
+            ET.SubElement(case, "failure", {"message": f"expected {r.expected}, got {r.verdict}"}).text = reason(r)
+        else:
+            ET.SubElement(case, "system-out").text = reason(r)
+    tree = ET.ElementTree(ET.Element("testsuites"))
+    tree.getroot().append(suite)
+    ET.indent(tree)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            tree.write(f, encoding="utf-8", xml_declaration=True)
+            f.write(b"\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
