@@ -107,13 +107,10 @@ def glob_for(value: str, dialect: str) -> str:
     return _BY_DIALECT[dialect][1](value)
 
 
+# The filters the templates use, and only those: perl_re for SpamAssassin's Perl regexes, re and
+# glob by dialect for the Postfix tables (pcre or regexp), sa_word for a SpamAssassin setting.
 FILTERS = {
     "perl_re": perl_re,
-    "pcre": pcre,
-    "ere": ere,
-    "perl_glob": perl_glob,
-    "pcre_glob": pcre_glob,
-    "ere_glob": ere_glob,
     "re": re_for,
     "glob": glob_for,
     "sa_word": sa_word,
