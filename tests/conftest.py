@@ -42,6 +42,16 @@ def tables(tmp_path):
     return lambda out: Tables(out, tmp_path)
 
 
+@pytest.fixture
+def redis_server(tmp_path):
+    """A private redis-server for one test (support.RedisServer), stopped by PID afterwards."""
+    from support import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
 def _processes_under(path: str) -> list[str]:
     """Processes whose command line or working directory lies under ``path`` (from /proc)."""
     found = []
