@@ -43,6 +43,11 @@ class CheckFailed(BouncegenError):
     """Some corpus verdicts differ from their labels (exit 1)."""
 
 
+class LedgerError(BouncegenError):
+    """The sent-mail ledger failed: unreadable key file, bad store URL, store unreachable or
+    refusing (exit 1). Messages never contain a store's password."""
+
+
 class EngineError(BouncegenError):
     """A required engine (spamd, spamc, postmap, postfix) is missing or failed (exit 3)."""
 

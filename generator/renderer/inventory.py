@@ -21,7 +21,8 @@ from typing import Any
 import email_validator
 import idna
 
-from ..errors import InventoryError
+from ..errors import InventoryError, LedgerError
+from ..ledger.store import DEFAULT_DAYS as LEDGER_DEFAULT_DAYS, MAX_DAYS as LEDGER_MAX_DAYS, parse_store_url
 
 DSN_POLICIES = ("reject", "spamassassin")
 MAP_TYPES = ("pcre", "regexp")
@@ -82,6 +83,22 @@ class MilterSettings:
     exempt_networks: tuple = ()
 
 
+# [ledger] (optional): the sent-mail ledger (DESIGN.md, "Proof of origin"); see bouncegen.ledger.
+LEDGER_KEYS = {"store", "key_file", "days"}
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    store: str            # "sqlite:/abs/path.db" or "redis://[:password@]host[:port][/db]"
+    key_file: str         # absolute path of the site key (64 hex characters)
+    days: int = LEDGER_DEFAULT_DAYS  # how long a recorded Message-ID counts, 1..365
+
+    @property
+    def store_shown(self) -> str:
+        """The store URL as it may be printed: a Redis password as ***."""
+        return parse_store_url(self.store).shown
+
+
 @dataclass(frozen=True)
 class Inventory:
     path: Path
@@ -91,6 +108,7 @@ class Inventory:
     mx_hosts: tuple[str, ...] = ()
     policy: Policy = field(default_factory=Policy)
     milter: MilterSettings = field(default_factory=MilterSettings)
+    ledger: LedgerSettings | None = None  # None: no [ledger] table, no ledger
 
     @property
     def relay_hosts(self) -> tuple[str, ...]:
@@ -260,7 +278,7 @@ def load(path: str | Path) -> Inventory:
     data, raw = _load_toml(path, label)
     p = _Problems(label)
 
-    _table(data, "", {"site", "relay", "mx", "policy", "milter"}, p)
+    _table(data, "", {"site", "relay", "mx", "policy", "milter", "ledger"}, p)
     if p.lines:  # unknown top-level keys print as ".name": say it plainly
         p.lines = [line.replace(f"{label}: .", f"{label}: ", 1) for line in p.lines]
 
@@ -331,6 +349,7 @@ def load(path: str | Path) -> Inventory:
                     policy_values[name] = value
 
     milter = _milter(data.get("milter"), p)
+    ledger = _ledger(data.get("ledger"), p)
 
     if p.lines:
         raise InventoryError(p.lines)
@@ -350,6 +369,7 @@ def load(path: str | Path) -> Inventory:
         mx_hosts=tuple(sorted(set(mx_hosts))),
         policy=Policy(**policy_values),
         milter=milter,
+        ledger=ledger,
     )
 
 
@@ -389,3 +409,41 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
                 p.add(key, f"{_show(s)} is not an IP address or CIDR range")
         out["exempt_networks"] = tuple(sorted(set(nets), key=lambda n: (n.version, n.network_address, n.prefixlen)))
     return MilterSettings(**out)
+
+
+def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
+    """The optional [ledger] table: store and key_file are required, days defaults to 30."""
+    if value is None:
+        return None
+    t = _table(value, "ledger", LEDGER_KEYS, p)
+    if not isinstance(t, dict):
+        return None
+    before = len(p.lines)
+    store = key_file = None
+    days = LEDGER_DEFAULT_DAYS
+    if "store" not in t:
+        p.add("ledger.store", "missing: 'sqlite:/absolute/path.db' or 'redis://[:password@]host[:port][/db]'")
+    elif not isinstance(t["store"], str):
+        p.add("ledger.store", f"expected a string, got {type(t['store']).__name__}")
+    else:
+        try:
+            store = parse_store_url(t["store"]).shown and t["store"]
+        except LedgerError as exc:  # its message shows the URL with the password masked
+            p.add("ledger.store", str(exc))
+    if "key_file" not in t:
+        p.add("ledger.key_file", "missing: the absolute path of the ledger key (bouncegen ledger init creates it)")
+    else:
+        s = _string(t["key_file"], "ledger.key_file", p)
+        if s is not None and (not s.startswith("/") or s.endswith("/") or ".." in s.split("/")):
+            p.add("ledger.key_file", f"{_show(s)} is not an absolute file path")
+        elif s is not None:
+            key_file = s
+    if "days" in t:
+        d = t["days"]
+        if not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= LEDGER_MAX_DAYS:
+            p.add("ledger.days", f"expected a whole number of days from 1 to {LEDGER_MAX_DAYS}, got {_show(d)}")
+        else:
+            days = d
+    if len(p.lines) > before or store is None or key_file is None:
+        return None
+    return LedgerSettings(store=store, key_file=key_file, days=days)
