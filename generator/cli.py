@@ -62,6 +62,7 @@ examples:
   bouncegen install site.toml --dry-run           # what would change on this host, validated
   bouncegen install site.toml --reload            # install with backup and rollback, reload
   bouncegen channel site.toml -o channel/         # sa-update channel archive for many MX hosts
+  bouncegen ledger import site.toml /var/log/mail.log   # record the Message-IDs our relays sent
 
 Run 'bouncegen COMMAND --help' for a command's options, examples and exit status.
 """
@@ -140,8 +141,11 @@ def parser() -> argparse.ArgumentParser:
     from .deploy import channel
     from .deploy import install  # their own subcommands: options, help and examples
 
+    from .ledger import commands as ledger_commands
+
     install.add_subcommand(sub)
     channel.add_subcommand(sub)
+    ledger_commands.add_subcommand(sub)
     c = sub.add_parser(
         "check",
         help="run a labelled corpus through the rendered rules on the real spamd and postmap",
