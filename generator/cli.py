@@ -39,7 +39,10 @@ def _render(args: argparse.Namespace) -> int:
 
 def _milter(args: argparse.Namespace) -> int:
     from . import milter
+    from .milter import relay
 
+    if relay.role(args.config) == "relay":  # settings file with role = "relay": record, never refuse
+        return relay.run(relay.RelaySettings.load(args.config))
     return milter.run(milter.Settings.load(args.config))
 
 
@@ -170,7 +173,8 @@ def parser() -> argparse.ArgumentParser:
         description="Serve Postfix's smtpd_milters: ask spamd for the ruleset's verdict and refuse "
         "backscatter with 550 5.7.1; tempfail (4xx) on any error. Runs in the foreground until "
         "SIGTERM.",
-        epilog="example:\n  bouncegen milter --config build/milter/bouncegen-milter.conf\n",
+        epilog="examples:\n  bouncegen milter --config build/milter/bouncegen-milter.conf     # MX: the verdict\n"
+        "  bouncegen milter --config build/relay/bouncegen-relay.conf       # relay: record Message-IDs\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     m.add_argument("--config", required=True, metavar="FILE", help="the rendered milter/bouncegen-milter.conf")

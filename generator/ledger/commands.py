@@ -7,7 +7,7 @@
 
       postfix/cleanup[4711]: 4Qk2Xy1zS9z9tZ: message-id=<20261130.1@example.org>
 
-  with any instance name (``postfix-out/cleanup``, ``postfix/submission/cleanup``), behind a
+  with any syslog_name (``postfix-out/cleanup``, ``postfix/submission/cleanup``), behind a
   syslog (``Nov 30 06:09:31 host``, also with fractions of a second), journald
   (``journalctl -o short``, ``-o short-iso``, ``-o short-precise``) or RFC 5424
   (``<22>1 2026-11-30T06:09:31.003Z host postfix/cleanup 4711 - - ...``) prefix, in plain or
@@ -41,10 +41,10 @@ from .store import Store, open_store
 
 BATCH = 5000
 
-# postfix[-name][/service...]/cleanup, then "[PID]:" (syslog, journald) or " PID MSGID SD "
+# SYSLOG_NAME[/service...]/cleanup (postfix, postfix-out, postfix/submission), then "[PID]:" (syslog, journald) or " PID MSGID SD "
 # (RFC 5424: "- -" or a structured-data element), then "QUEUEID: message-id=VALUE".
 _CLEANUP = re.compile(
-    r"\spostfix(?:-[\w.-]+)?(?:/[\w.-]+)*/cleanup"
+    r"\s[\w.-]+(?:/[\w.-]+)*/cleanup"
     r"(?:\[\d+\]:|\s+(?:\d+|-)\s+\S+\s+(?:-|\[[^\]]*\])+)"
     r"\s+(?P<qid>[0-9A-Za-z]+):\s+message-id=(?P<id>.*?)\s*$")
 _PRI = re.compile(r"^<\d{1,3}>(?:1\s)?")
