@@ -39,3 +39,13 @@ def rendered(tmp_path):
 def tables(tmp_path):
     need("postmap", "postconf")
     return lambda out: Tables(out, tmp_path)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A private redis-server for one test (support.RedisServer), stopped by PID afterwards."""
+    from support import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()

@@ -48,3 +48,61 @@ class Tables:
         hits = self.query(message, "header_checks") + self.query(message, "body_checks")
         return [h for h in hits if "\tREJECT" in h]
 
+
+
+class RedisServer:
+    """A private redis-server on 127.0.0.1 (free port, no persistence, its own tmp dir), stopped
+    by its PID. ``password`` sets requirepass. ``stop()`` may be called mid-test (an outage)."""
+
+    def __init__(self, workdir: Path, password: str | None = None):
+        self.workdir = Path(workdir)
+        self.password = password
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        import socket
+        import time
+
+        from bouncegen.spamd import free_port
+
+        need("redis-server")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        argv = [engines.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no",
+                "--logfile", str(self.workdir / "redis.log")]
+        if self.password:
+            argv += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                log = (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
+                self.proc = None
+                raise RuntimeError(f"redis-server exited: {log}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(100)[:1] in (b"+", b"-"):  # +PONG, or -NOAUTH with a password
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start within 20 s")
+
+    def url(self, db: int = 0) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
+
+    def stop(self) -> None:
+        """Stop the server by its PID (SIGTERM, then SIGKILL after 10 s)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None

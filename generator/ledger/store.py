@@ -33,6 +33,7 @@ REDIS_PREFIX = "bouncegen:sent:"
 REDIS_DEFAULT_PORT = 6379
 DEFAULT_TIMEOUT = 2.0  # seconds: connect and each command
 
+_PATH = re.compile(r"/[A-Za-z0-9._/-]+")
 _REDIS_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$")
 
 
@@ -69,6 +70,9 @@ def parse_store_url(url: str) -> StoreURL:
         path = Path(raw)
         if not path.is_absolute() or raw.endswith("/") or ".." in path.parts:
             raise LedgerError(f"{shown!r}: the SQLite path must be an absolute file path without '..'")
+        if not _PATH.fullmatch(raw):
+            # it is written into SpamAssassin's configuration and a DBI data source as one word
+            raise LedgerError(f"{shown!r}: the SQLite path may hold only letters, digits and . _ / -")
         return StoreURL("sqlite", path=path, shown=shown)
     if url.startswith("redis://"):
         parts = urllib.parse.urlsplit(url)

@@ -94,6 +94,14 @@ class LedgerSettings:
     days: int = LEDGER_DEFAULT_DAYS  # how long a recorded Message-ID counts, 1..365
 
     @property
+    def store_word(self) -> str:
+        """The store URL as one word of a SpamAssassin setting (the plugin reads it; a Redis
+        password is in it, percent-encoded where needed). ValueError if it is not one word."""
+        if not re.fullmatch(r"[!-~]+", self.store) or "#" in self.store:
+            raise ValueError(f"cannot write the ledger store {self.store_shown!r} as one word of a SpamAssassin setting")
+        return self.store
+
+    @property
     def store_shown(self) -> str:
         """The store URL as it may be printed: a Redis password as ***."""
         return parse_store_url(self.store).shown
@@ -436,6 +444,8 @@ def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
         s = _string(t["key_file"], "ledger.key_file", p)
         if s is not None and (not s.startswith("/") or s.endswith("/") or ".." in s.split("/")):
             p.add("ledger.key_file", f"{_show(s)} is not an absolute file path")
+        elif s is not None and not re.fullmatch(r"/[A-Za-z0-9._/-]+", s):
+            p.add("ledger.key_file", f"{_show(s)}: the path may hold only letters, digits and . _ / -")
         elif s is not None:
             key_file = s
     if "days" in t:

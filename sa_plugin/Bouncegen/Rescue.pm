@@ -18,6 +18,10 @@ Mail::SpamAssassin::Plugin::BouncegenRescue - does a bounce answer mail that lef
     bouncegen_domain example.org example.net
     body   __BG_RESCUE        eval:bouncegen_rescue()
     header __BG_RESCUE_MSGID  eval:bouncegen_reply_msgid()
+    bouncegen_ledger     sqlite:/var/lib/bouncegen/ledger.db
+    bouncegen_ledger_key /etc/bouncegen/ledger.key
+    body   __BG_LEDGER_HIT    eval:bouncegen_ledger_hit()
+    body   BG_LEDGER_UNAVAIL  eval:bouncegen_ledger_unavail()
   endif
 
 =head1 DESCRIPTION
@@ -61,9 +65,36 @@ in attached messages (message/rfc822, message/global, at any depth, after base64
 quoted-printable decoding), in text/rfc822-headers and other text parts, in C<E<gt>>-quoted text,
 folded or not.
 
+A C<by> hop of our relay is evidence only where nothing a stranger wrote sits above it: it must
+be the newest hop of its header block, or the hop above it (written later) must itself be
+evidence, a foreign MTA recording our relay as its client (our address in the TCP-info, or our
+relay as the verified reverse-DNS name) or another hop of our relays. A spammer can append any
+hop to his own message, but he cannot make the next MTA record him as our relay: a hop
+C<by smtp1.out.example.org> below C<from bot (unknown [203.0.113.9]) by mx.foreign.example> is
+his text and no evidence.
+
+=head2 The sent-mail ledger
+
+With C<bouncegen_ledger> set, C<bouncegen_ledger_hit()> is true when one of the Message-IDs the
+message refers to was recorded by our relays (and has not expired): the C<In-Reply-To:> and
+C<References:> of the message, and the C<Message-ID:> of the returned or quoted original (in
+attached messages, text/rfc822-headers parts and quoted header blocks of text parts, found by the
+same walk as the hops). Entries are keyed hashes (HMAC-SHA256 with the site key, first 16 bytes,
+hex) of the normalised ID: the text between the first C<E<lt>> and the next C<E<gt>>, white space
+removed, the domain lower-cased; the same format as bouncegen's Python writer
+(C<bouncegen.ledger>). The answer is cached per message.
+
+A store that cannot answer (unreachable, slow, locked, key file unreadable) makes the lookup
+"unknown": nothing is rescued by the ledger, and C<bouncegen_ledger_unavail()> is true for a
+message that had references to look up. bouncegen scores that rule negatively by one verdict, so
+that post-queue an outage never turns into a block; its milter turns verdict plus outage into a
+temporary failure. An outage is logged at most once a minute per process.
+
 C<bouncegen_reply_msgid()> is true when an C<In-Reply-To:> or C<References:> message-id has
-a domain that is exactly one of C<bouncegen_domain> or a relay name (or glob). A quoted
-C<Message-ID:> of the original is not used: a joe-job spammer forges exactly that.
+a domain that is exactly one of C<bouncegen_domain> or a relay name (or glob). This is
+forgeable (joe-job ratware mints Message-IDs in the forged sender's domain): it is used only
+without a ledger, and is always false when C<bouncegen_ledger> is set. A quoted C<Message-ID:>
+of the original is never evidence by its domain.
 
 =head1 SETTINGS (site configuration only)
 
@@ -77,6 +108,25 @@ and its public addresses or ranges (IPv4 /16 or narrower, IPv6 /32 or narrower).
 =item bouncegen_domain DOMAIN ...
 
 The site's mail domains (ASCII; IDN in its xn-- form).
+
+=item bouncegen_ledger STORE_URL
+
+The sent-mail ledger: C<sqlite:/absolute/path.db> (read with DBI and DBD::SQLite; the spamd
+user needs write access to the database's directory for SQLite's WAL index) or
+C<redis://[:password@]host[:port][/db]> (read with SpamAssassin's TinyRedis; the password is
+never logged).
+
+=item bouncegen_ledger_key /PATH
+
+The site key file (64 hex characters), readable by the spamd user.
+
+=item bouncegen_ledger_days N
+
+How many days a recorded Message-ID counts (1 to 365, default 30).
+
+=item bouncegen_ledger_timeout SECONDS
+
+How long one lookup may take, connection included (0.1 to 30, default 2).
 
 =back
 
@@ -92,6 +142,8 @@ use re 'taint';
 
 use Mail::SpamAssassin::Plugin;
 use Mail::SpamAssassin::Logger;
+use Mail::SpamAssassin::Timeout;
+use Digest::SHA ();
 use Socket qw(inet_pton AF_INET AF_INET6);
 
 our @ISA = qw(Mail::SpamAssassin::Plugin);
@@ -101,6 +153,9 @@ use constant {
   MAX_TEXT => 1024 * 1024,   # bytes of one decoded part that are searched
   MAX_HOP  => 4096,          # characters of one unfolded Received: hop
   MAX_FOLD => 40,            # continuation lines of one hop
+  MAX_REFS => 64,            # Message-IDs of one message looked up in the ledger
+  WARN_EVERY => 60,          # seconds between two log lines about a ledger outage
+  REDIS_PREFIX => 'bouncegen:sent:',
 };
 
 my $LDH_LABEL  = qr/[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?/;
@@ -123,6 +178,8 @@ sub new {
   bless($self, $class);
   $self->register_eval_rule('bouncegen_rescue');
   $self->register_eval_rule('bouncegen_reply_msgid');
+  $self->register_eval_rule('bouncegen_ledger_hit');
+  $self->register_eval_rule('bouncegen_ledger_unavail');
   $self->set_config($mailsa->{conf});
   return $self;
 }
@@ -164,7 +221,76 @@ sub set_config {
         }
       },
     },
+    {
+      setting => 'bouncegen_ledger',
+      is_admin => 1,
+      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
+      code => sub {
+        my ($conf, $key, $value, $line) = @_;
+        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
+        my $store = _parse_store($value) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
+        $conf->{bouncegen_ledger} = $store;
+      },
+    },
+    {
+      setting => 'bouncegen_ledger_key',
+      is_admin => 1,
+      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
+      code => sub {
+        my ($conf, $key, $value, $line) = @_;
+        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
+        return $Mail::SpamAssassin::Conf::INVALID_VALUE
+          unless $value =~ m{\A(/[A-Za-z0-9._/-]+)\z} && $value !~ m{(?:\A|/)\.\.(?:/|\z)};
+        $conf->{bouncegen_ledger_key} = $1;    # untainted
+      },
+    },
+    {
+      setting => 'bouncegen_ledger_days',
+      is_admin => 1,
+      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
+      code => sub {
+        my ($conf, $key, $value, $line) = @_;
+        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
+        return $Mail::SpamAssassin::Conf::INVALID_VALUE
+          unless $value =~ /\A([0-9]{1,3})\z/ && $1 >= 1 && $1 <= 365;
+        $conf->{bouncegen_ledger_days} = 0 + $1;
+      },
+    },
+    {
+      setting => 'bouncegen_ledger_timeout',
+      is_admin => 1,
+      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
+      code => sub {
+        my ($conf, $key, $value, $line) = @_;
+        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
+        return $Mail::SpamAssassin::Conf::INVALID_VALUE
+          unless $value =~ /\A([0-9]{1,2}(?:\.[0-9]{1,3})?)\z/ && $1 >= 0.1 && $1 <= 30;
+        $conf->{bouncegen_ledger_timeout} = 0 + $1;
+      },
+    },
   ]);
+}
+
+# A ledger store URL: sqlite:/abs/path or redis://[:password@]host[:port][/db]. The URL as it
+# may be logged keeps the password out (":***@").
+sub _parse_store {
+  my ($value) = @_;
+  if ($value =~ m{\Asqlite:(/[A-Za-z0-9._/-]+)\z}) {
+    my $path = $1;
+    return if $path =~ m{(?:\A|/)\.\.(?:/|\z)} || $path =~ m{/\z};
+    return { type => 'sqlite', path => $path, shown => "sqlite:$path" };
+  }
+  if ($value =~ m{\Aredis://(?::([^\s\@/#]*)\@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::([0-9]{1,5}))?(?:/([0-9]{0,5}))?\z}) {
+    my ($pass, $host, $port, $db) = ($1, $2, $3 // 6379, $4);
+    return unless $port >= 1 && $port <= 65535;
+    $db = (defined $db && $db ne '') ? 0 + $db : 0;
+    return if $db > 65535;
+    $pass =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge if defined $pass;
+    $pass = undef if defined $pass && $pass eq '';
+    my $shown = 'redis://' . (defined $pass ? ':***@' : '') . "$host:$port/$db";
+    return { type => 'redis', server => "$host:$port", db => $db, password => $pass, shown => $shown };
+  }
+  return;
 }
 
 # A host name, or (glob allowed) a VBounce-style glob whose last two labels are literal.
@@ -405,8 +531,12 @@ sub _hops {
   $text =~ s/\r\n?/\n/g;
   my @lines = split(/\n/, $text);
   my @hops;
+  my $block = 0;    # a blank line ends a header block
   for (my $i = 0; $i < @lines; $i++) {
-    next unless $lines[$i] =~ /\A((?:[ \t]*>)*)([ \t]*)Received[ \t]*:(.*)\z/i;
+    if ($lines[$i] !~ /\A((?:[ \t]*>)*)([ \t]*)Received[ \t]*:(.*)\z/i) {
+      $block++ if $lines[$i] =~ /\A(?:[ \t]*>)*[ \t]*\z/;
+      next;
+    }
     my ($depth, $indent, $hop) = (($1 =~ tr/>//), length($2), $3);
     my $folds = 0;
     while ($i + 1 < @lines && $folds < MAX_FOLD) {
@@ -422,7 +552,7 @@ sub _hops {
       $i++;
       $folds++;
     }
-    push @hops, substr($hop, 0, MAX_HOP);
+    push @hops, [substr($hop, 0, MAX_HOP), $block];
   }
   return @hops;
 }
@@ -430,7 +560,9 @@ sub _hops {
 # The texts in which quoted hops are looked for: the header of every attached message (not the
 # message's own header), and the decoded content of every text and message part.
 sub _texts {
-  my ($msg) = @_;
+  my ($pms) = @_;
+  return @{$pms->{bouncegen_texts}} if $pms->{bouncegen_texts};
+  my $msg = $pms->{msg};
   $msg->find_parts(qr/./);    # make sure the MIME tree is parsed
   my @texts;
   my @todo = ([$msg, 1]);
@@ -452,25 +584,37 @@ sub _texts {
       push @texts, $rendered if defined $rendered && $rendered ne '';
     }
   }
+  $pms->{bouncegen_texts} = \@texts;
   return @texts;
 }
 
 # ---------------------------------------------------------------------------------------------
 # Eval rules.
 
+# Evidence is read top-down through each header block (newest hop first). A hop in which a
+# foreign MTA recorded our relay as its client ("from" evidence) counts. A hop our relay wrote
+# ("by" evidence) counts only at the top of its block (directly below a hop that counts it would
+# add nothing): below a hop whose client was somebody else, it is text that somebody else wrote.
 sub bouncegen_rescue {
   my ($self, $pms) = @_;
   return $pms->{bouncegen_rescue} if exists $pms->{bouncegen_rescue};
   my $conf = $pms->{conf};
   my $found = 0;
   if (@{$conf->{bouncegen_relays} || []}) {
-    TEXT: for my $text (_texts($pms->{msg})) {
-      for my $hop (_hops($text)) {
+    TEXT: for my $text (_texts($pms)) {
+      my $block = -1;
+      for my $item (_hops($text)) {
+        my ($hop, $b) = @$item;
+        my $top = $b != $block;
+        $block = $b;
         my $why = _hop_evidence($conf, $hop);
-        next unless $why;
-        dbg("bouncegen: rescue: quoted hop $why");
-        $found = 1;
-        last TEXT;
+        my $counts = $why && ($why =~ /\Afrom / || $top);
+        if ($counts) {
+          dbg("bouncegen: rescue: quoted hop $why");
+          $found = 1;
+          last TEXT;
+        }
+        dbg("bouncegen: rescue: no evidence: $why below a hop somebody else wrote") if $why;
       }
     }
   }
@@ -480,6 +624,7 @@ sub bouncegen_rescue {
 sub bouncegen_reply_msgid {
   my ($self, $pms) = @_;
   my $conf = $pms->{conf};
+  return 0 if $conf->{bouncegen_ledger};    # with a ledger, a domain is no evidence
   for my $h ('In-Reply-To', 'References') {
     my $value = $pms->get($h) // next;
     while ($value =~ /<([^<>\s]+)>/g) {
@@ -493,6 +638,184 @@ sub bouncegen_reply_msgid {
     }
   }
   return 0;
+}
+
+# ---------------------------------------------------------------------------------------------
+# The sent-mail ledger (format: bouncegen.ledger, generator/ledger/keys.py).
+
+sub bouncegen_ledger_hit {
+  my ($self, $pms) = @_;
+  return $self->_ledger($pms)->{hit};
+}
+
+sub bouncegen_ledger_unavail {
+  my ($self, $pms) = @_;
+  return $self->_ledger($pms)->{unavail};
+}
+
+# A Message-ID normalised as the Python writer does, or undef for none.
+sub _ledger_normalise {
+  my ($value) = @_;
+  return unless defined $value;
+  my $id;
+  if ($value =~ /<([^>]*)>/) {
+    $id = $1;
+  } else {
+    ($id) = split(' ', $value);
+  }
+  return unless defined $id;
+  $id =~ s/\s+//g;
+  return if $id eq '';
+  my $at = rindex($id, '@');
+  $id = substr($id, 0, $at + 1) . lc(substr($id, $at + 1)) if $at >= 0;
+  return $id;
+}
+
+sub _ledger_entry {
+  my ($key, $id) = @_;
+  utf8::encode($id) if utf8::is_utf8($id);
+  return substr(Digest::SHA::hmac_sha256_hex($id, $key), 0, 32);
+}
+
+# The Message-IDs a message refers to: its In-Reply-To: and References:, and the Message-ID: of
+# every returned, attached or quoted original (header blocks found by the walk of _texts).
+sub _references {
+  my ($pms) = @_;
+  my (@ids, %seen);
+  my $add = sub {
+    my $id = _ledger_normalise($_[0]);
+    push @ids, $id if defined $id && !$seen{$id}++ && @ids < MAX_REFS;
+  };
+  for my $h ('In-Reply-To', 'References') {
+    my $value = $pms->get($h) // next;
+    my @bracketed = $value =~ /(<[^<>]*>)/g;
+    if (@bracketed) { $add->($_) for @bracketed } else { $add->($value) }
+  }
+  for my $text (_texts($pms)) {
+    next unless $text =~ /Message-ID/i;
+    (my $t = $text) =~ s/\r\n?/\n/g;
+    while ($t =~ /^(?:[ \t]*>)*[ \t]*Message-ID[ \t]*:([^\n]*(?:\n(?:[ \t]*>)*[ \t]+[^\n]*)?)/mgi) {
+      (my $v = $1) =~ s/\n(?:[ \t]*>)*/ /g;
+      $add->($v);
+    }
+  }
+  return @ids;
+}
+
+# { hit => 0|1, unavail => 0|1 } for this message, looked up once.
+sub _ledger {
+  my ($self, $pms) = @_;
+  return $pms->{bouncegen_ledger} if $pms->{bouncegen_ledger};
+  my $res = $pms->{bouncegen_ledger} = { hit => 0, unavail => 0 };
+  my $conf = $pms->{conf};
+  my $store = $conf->{bouncegen_ledger} or return $res;
+  my @ids = _references($pms);
+  return $res unless @ids;
+  my ($found, $err) = $self->_ledger_lookup($conf, $store, \@ids);
+  if (defined $found) {
+    $res->{hit} = $found ? 1 : 0;
+    dbg("bouncegen: ledger: " . scalar(@ids) . " referenced message-id(s), " . ($found ? 'recorded' : 'none recorded'));
+  } else {
+    $res->{unavail} = 1;
+    my $now = time;
+    if (!defined $self->{bouncegen_warned} || $now - $self->{bouncegen_warned} >= WARN_EVERY) {
+      $self->{bouncegen_warned} = $now;
+      Mail::SpamAssassin::Logger::warn("bouncegen: ledger $store->{shown} unavailable: $err "
+        . "(no rescue from the ledger; BG_LEDGER_UNAVAIL; logged once a minute)");
+    } else {
+      dbg("bouncegen: ledger $store->{shown} unavailable: $err");
+    }
+  }
+  return $res;
+}
+
+sub _ledger_key {
+  my ($self, $conf) = @_;
+  my $path = $conf->{bouncegen_ledger_key} // die "no bouncegen_ledger_key set\n";
+  return $self->{bouncegen_key}{$path} if $self->{bouncegen_key}{$path};
+  open(my $fh, '<', $path) or die "cannot read the key file $path: $!\n";
+  local $/;
+  my $text = <$fh> // '';
+  close($fh);
+  $text =~ s/\s+//g;
+  die "the key file $path does not hold 64 hex characters\n" unless $text =~ /\A([0-9A-Fa-f]{64})\z/;
+  return $self->{bouncegen_key}{$path} = pack('H*', $1);
+}
+
+# (1, undef) recorded, (0, undef) not recorded, (undef, error) unknown.
+sub _ledger_lookup {
+  my ($self, $conf, $store, $ids) = @_;
+  my $secs = $conf->{bouncegen_ledger_timeout} // 2;
+  my $days = $conf->{bouncegen_ledger_days} // 30;
+  my ($found, $err);
+  my $t = Mail::SpamAssassin::Timeout->new({ secs => $secs });
+  $t->run_and_catch(sub {
+    eval {
+      my $key = $self->_ledger_key($conf);
+      my %h = map { (_ledger_entry($key, $_) => 1) } @$ids;
+      my @h = sort keys %h;
+      $found = $store->{type} eq 'sqlite'
+        ? $self->_sqlite_lookup($store, \@h, int(time / 86400) - $days, $secs)
+        : $self->_redis_lookup($store, \@h);
+      1;
+    } or do {
+      $err = $@ || 'unknown error';
+      $found = undef;
+    };
+  });
+  if ($t->timed_out) {
+    ($found, $err) = (undef, "no answer within ${secs}s");
+  }
+  if (!defined $found) {
+    # start afresh next time (a reconnect, a new handle)
+    delete $self->{bouncegen_dbh};
+    delete $self->{bouncegen_redis};
+    $err //= 'unknown error';
+    $err =~ s/\s+\z//;
+    $err =~ s/\Q$store->{password}\E/***/g if defined $store->{password};
+  }
+  return ($found, $err);
+}
+
+sub _sqlite_lookup {
+  my ($self, $store, $h, $since, $secs) = @_;
+  my $dbh = $self->{bouncegen_dbh};
+  if (!$dbh) {
+    require DBI;
+    require DBD::SQLite::Constants;
+    # Read-write without create: a missing database is an error, not an empty ledger (and a
+    # WAL reader needs to write the -shm index).
+    $dbh = DBI->connect("dbi:SQLite:dbname=$store->{path}", '', '', {
+      RaiseError => 1, PrintError => 0, AutoCommit => 1,
+      sqlite_open_flags => DBD::SQLite::Constants::SQLITE_OPEN_READWRITE(),
+    });
+    # Below the overall timeout: a busy wait inside SQLite cannot be interrupted by the alarm.
+    $dbh->sqlite_busy_timeout(int($secs * 500));
+    $self->{bouncegen_dbh} = $dbh;
+  }
+  my $sql = 'SELECT 1 FROM sent WHERE h IN (' . join(',', ('?') x @$h) . ') AND day >= ? LIMIT 1';
+  my $row = $dbh->selectrow_arrayref($sql, undef, @$h, $since);
+  return $row ? 1 : 0;
+}
+
+sub _redis_lookup {
+  my ($self, $store, $h) = @_;
+  my $r = $self->{bouncegen_redis};
+  if (!$r) {
+    require Mail::SpamAssassin::Util::TinyRedis;
+    $r = Mail::SpamAssassin::Util::TinyRedis->new(
+      server => $store->{server},
+      on_connect => sub {
+        my ($redis) = @_;
+        $redis->call('AUTH', $store->{password}) if defined $store->{password};
+        $redis->call('SELECT', $store->{db}) if $store->{db};
+      },
+    ) or die "cannot connect to $store->{server}: $!\n";
+    $self->{bouncegen_redis} = $r;
+  }
+  my $n = $r->call('EXISTS', map { REDIS_PREFIX . $_ } @$h);
+  die "unexpected answer to EXISTS\n" unless defined $n && $n =~ /\A[0-9]+\z/;
+  return $n > 0 ? 1 : 0;
 }
 
 1;
