@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import inventory
+from bouncegen.renderer import inventory
 from bouncegen.errors import BouncegenError, InventoryError
 from bouncegen.ledger import (LedgerError, create_key_file, entry_key, load_key, normalise, open_store,
                               parse_store_url, today)

@@ -23,43 +23,13 @@ and no bounce can quote an ID it never had: that is logged (at most once a minut
 
 from __future__ import annotations
 
-import sys
 import threading
-import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BouncegenError, UsageError
-
-LOG_EVERY = 60.0  # seconds between two log lines about the same kind of failure
-
-
-def _log(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-class RateLog:
-    """One log line per ``every`` seconds for a recurring problem, with the count of the
-    occurrences it stood for; thread-safe."""
-
-    def __init__(self, every: float = LOG_EVERY, log=_log, clock=time.monotonic):
-        self.every = every
-        self.log = log
-        self.clock = clock
-        self.lock = threading.Lock()
-        self.last: float | None = None
-        self.suppressed = 0
-
-    def __call__(self, line: str) -> None:
-        with self.lock:
-            now = self.clock()
-            if self.last is not None and now - self.last < self.every:
-                self.suppressed += 1
-                return
-            more = f" (and {self.suppressed} more in the last {self.every:g} s)" if self.suppressed else ""
-            self.last, self.suppressed = now, 0
-        self.log(line + more)
+from .ratelog import RateLog, log as _log
 
 
 @dataclass(frozen=True)
