@@ -135,8 +135,11 @@ def read_lines(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
             raise UsageError(f"{path}: cannot read the maillog: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def import_logs(store: Store, paths: Iterable[str], *, now: float | None = None) -> ImportCounts:
-    """Record every cleanup message-id line of the maillogs into the store."""
+def import_logs(store: Store, paths: Iterable[str], *, now: float | None = None,
+                as_today: bool = False) -> ImportCounts:
+    """Record every cleanup message-id line of the maillogs into the store; ``as_today`` records
+    every ID as sent today whatever its line says (a fixture replayed, as ``bouncegen check``
+    does with a corpus's ledger/maillog)."""
     now = time.time() if now is None else now
     today = keys.today(now)
     horizon = today - store.days
@@ -157,6 +160,8 @@ def import_logs(store: Store, paths: Iterable[str], *, now: float | None = None)
         if hit is None:
             continue
         value, day = hit
+        if as_today:
+            day = today
         if keys.normalise(value) is None:
             counts.empty += 1
             continue
