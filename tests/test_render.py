@@ -196,6 +196,13 @@ FORGED = [
     ("Received: from mx.example.org.evil.test (unknown [203.0.113.9])", False),
     ("Received: from mail.example.com (mail.example.com [203.0.113.9])", False),
     ("> Received: from smtp1.out.example.org (unknown [203.0.113.9])", False),  # a person quoting
+    # our own list server greets our relay with our domain: the relay wrote that hop
+    ("Received: from example.org (list.example.org [192.0.2.30]) by smtp1.out.example.org (Postfix) with ESMTP id 4ZtQ1", False),
+    ("Received: from example.net (list.example.net [192.0.2.30]) by mailout-4.example.net; Fri, 27 Nov 2026 10:00:05 +0000", False),
+    ("Received: from example.org (list.example.org [192.0.2.30]) by mx1.example.org (Postfix) with ESMTP id 1", False),
+    ("Received: from example.org (unknown [203.0.113.9]) by mx.spam.test (Postfix) with ESMTP id 1", True),
+    ("Received: from example.org (unknown [203.0.113.9]) by smtp1.out.example.org.evil.test (Postfix)", True),
+    ("Received: from example.org (unknown [203.0.113.9]) by xsmtp1.out.example.org (Postfix)", True),
 ]
 
 

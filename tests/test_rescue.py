@@ -296,7 +296,14 @@ CASES = [
     Case("reflow-stops-at-header", prose_bounce(
         "Received: from a (a [203.0.113.9])\nX-Note: by smtp1.out.example.org\n"), False),
     Case("nested-forwarded-bounce", forwarded_twice(POSTFIX), True),
+    # our relay's own hops below the foreign MX that received from it (a returned original)
+    Case("returned-original-two-hops", attached(POSTFIX, f"from ws (ws [10.0.0.9])\n\tby smtp1.out.example.org (Postfix) with ESMTPSA id 4ZtP0; {D}"), True),
+    Case("returned-list-post", attached(POSTFIX, f"from example.org (list.example.org [192.0.2.30])\n\tby smtp1.out.example.org (Postfix) with ESMTP id 4ZtP0; {D}"), True),
     # --- not evidence --------------------------------------------------------------------------
+    # a hop "by our relay" below a hop whose client was somebody else: the spammer's own text
+    Case("fabricated-lower-by-hop", attached(f"from bot.spam.test (unknown [203.0.113.66])\n\tby mx.remote.test (Postfix) with ESMTP id 9; {D}", f"from ws (ws [10.0.0.9])\n\tby smtp1.out.example.org (Postfix) with ESMTPSA id 8; {D}"), False),
+    Case("fabricated-lower-by-address", attached(CLIENT, f"from ws1 (ws1 [10.1.1.1]) by [192.0.2.25] with ESMTP id 1; {D}"), False),
+    Case("fabricated-lower-by-headers-part", headers_part(CLIENT, f"by smtp2.out.example.org (Postfix, from userid 1000) id 7; {D}"), False),
     Case("forged-helo-foreign-ip", attached(CLIENT, FORGED_HELO), False, myservers=True),
     Case("forged-helo-sendmail-no-rdns", attached(f"from smtp1.out.example.org ([203.0.113.9])\n\tby relay.remote.test (8.17.1/8.17.1) with ESMTP id 2ARA1; {D}"), False, myservers=True),
     Case("forged-helo-exim", attached(f"from host9.spam.test ([203.0.113.9] helo=smtp1.out.example.org)\n\tby mx.exim.test with esmtp (Exim 4.96) id 1qC; {D}"), False),

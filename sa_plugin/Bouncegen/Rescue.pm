@@ -143,6 +143,7 @@ use re 'taint';
 use Mail::SpamAssassin::Plugin;
 use Mail::SpamAssassin::Logger;
 use Mail::SpamAssassin::Timeout;
+use Mail::SpamAssassin::Util;
 use Digest::SHA ();
 use Socket qw(inet_pton AF_INET AF_INET6);
 
@@ -241,7 +242,7 @@ sub set_config {
         return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
         return $Mail::SpamAssassin::Conf::INVALID_VALUE
           unless $value =~ m{\A(/[A-Za-z0-9._/-]+)\z} && $value !~ m{(?:\A|/)\.\.(?:/|\z)};
-        $conf->{bouncegen_ledger_key} = $1;    # untainted
+        $conf->{bouncegen_ledger_key} = Mail::SpamAssassin::Util::untaint_var($1);    # checked above
       },
     },
     {
@@ -278,6 +279,7 @@ sub _parse_store {
   if ($value =~ m{\Asqlite:(/[A-Za-z0-9._/-]+)\z}) {
     my $path = $1;
     return if $path =~ m{(?:\A|/)\.\.(?:/|\z)} || $path =~ m{/\z};
+    $path = Mail::SpamAssassin::Util::untaint_var($path);    # checked above; spamd runs with -T
     return { type => 'sqlite', path => $path, shown => "sqlite:$path" };
   }
   if ($value =~ m{\Aredis://(?::([^\s\@/#]*)\@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::([0-9]{1,5}))?(?:/([0-9]{0,5}))?\z}) {
@@ -288,7 +290,9 @@ sub _parse_store {
     $pass =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge if defined $pass;
     $pass = undef if defined $pass && $pass eq '';
     my $shown = 'redis://' . (defined $pass ? ':***@' : '') . "$host:$port/$db";
-    return { type => 'redis', server => "$host:$port", db => $db, password => $pass, shown => $shown };
+    # checked above; spamd runs with -T and the socket calls refuse tainted values
+    my ($server, $password) = map { Mail::SpamAssassin::Util::untaint_var($_) } ("$host:$port", $pass);
+    return { type => 'redis', server => $server, db => 0 + $db, password => $password, shown => $shown };
   }
   return;
 }
@@ -720,7 +724,7 @@ sub _ledger {
     my $now = time;
     if (!defined $self->{bouncegen_warned} || $now - $self->{bouncegen_warned} >= WARN_EVERY) {
       $self->{bouncegen_warned} = $now;
-      Mail::SpamAssassin::Logger::warn("bouncegen: ledger $store->{shown} unavailable: $err "
+      Mail::SpamAssassin::Logger::log_message("warn", "bouncegen: ledger $store->{shown} unavailable: $err "
         . "(no rescue from the ledger; BG_LEDGER_UNAVAIL; logged once a minute)");
     } else {
       dbg("bouncegen: ledger $store->{shown} unavailable: $err");

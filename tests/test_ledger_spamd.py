@@ -1,0 +1,230 @@
+"""The sent-mail ledger through the real spamd: the BouncegenRescue plugin reads what
+bouncegen.ledger wrote, from SQLite (DBI + DBD::SQLite) and from a real redis-server.
+
+A bounce or auto-reply that refers to a Message-ID our relays recorded is kept; one that refers
+to an unrecorded ID, or to an ID minted in our own domain by a joe-job spammer, is caught once a
+ledger is configured. A ledger that cannot answer (Redis stopped mid-run, an SQLite file locked
+by a transaction this test holds) makes BG_LEDGER_UNAVAIL hit, and post-queue the message stays
+below the threshold. Every process started here is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from bouncegen import inventory, render
+from bouncegen.ledger import create_key_file, open_store
+from bouncegen.spamd import Spamd
+from support import RedisServer, need
+from test_rescue import CLIENT, D, EXPOSE_CF, POSTFIX, attached, auto_reply, crlf
+
+pytestmark = [pytest.mark.spamassassin, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parent.parent
+EXPOSE = EXPOSE_CF + """
+meta  BGTEST_LEDGER_HIT __BG_LEDGER_HIT
+score BGTEST_LEDGER_HIT 0.001
+"""
+RECORDED = "<lunch.77@example.org>"  # the Message-ID of test_rescue's original
+
+
+def _ledger_dir() -> Path:
+    """A directory spamd's user can reach (spamd runs as nobody under root): the SQLite WAL
+    reader writes its -shm index beside the database, and the key must be readable."""
+    d = Path(tempfile.mkdtemp(prefix="bouncegen-ledger-", dir="/tmp"))
+    os.chmod(d, 0o777)
+    return d
+
+
+def _give_to_spamd(*paths: Path) -> None:
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        for p in paths:
+            if p.exists():
+                os.chown(p, nobody.pw_uid, nobody.pw_gid)
+
+
+class Site:
+    """An inventory with a [ledger], rendered, linted and loaded into its own spamd."""
+
+    def __init__(self, store_url: str, workdir: Path):
+        self.dir = workdir
+        self.key_file = workdir / "ledger.key"
+        self.key = create_key_file(self.key_file)
+        _give_to_spamd(self.key_file)
+        self.store_url = store_url
+        text = (REPO / "inventory.example.toml").read_text()
+        text += f'\n[ledger]\nstore = "{store_url}"\nkey_file = "{self.key_file}"\ndays = 30\n'
+        (workdir / "site.toml").write_text(text)
+        self.inv = inventory.load(workdir / "site.toml")
+        render.render(self.inv, workdir / "out", require_tools=True)
+        self.spamd = Spamd(workdir / "out" / "spamassassin", children=1, extra_cf=EXPOSE).start()
+
+    def record(self, *ids: str) -> None:
+        with open_store(self.store_url, self.key, 30) as s:
+            s.record(ids)
+        for p in self.dir.glob("ledger.db*"):
+            _give_to_spamd(p)
+
+    def check(self, message: str) -> tuple[set[str], float]:
+        """(rules hit, total score) through the real spamc."""
+        res = self.spamd.check(crlf(message))
+        assert res.ok, res.error
+        argv = [a if a != "-y" else "-c" for a in self.spamd.spamc_argv()]
+        proc = subprocess.run(argv, input=message.encode(), capture_output=True, timeout=180)
+        score = float(proc.stdout.decode().split("/")[0])
+        return set(res.tests), score
+
+    def log_tail(self) -> str:
+        return "\n".join(l for l in self.spamd._log_tail().splitlines() if "bouncegen" in l)
+
+    def stop(self) -> None:
+        self.spamd.stop()
+
+
+@pytest.fixture(scope="module")
+def sqlite_site():
+    need("spamassassin", "spamd", "spamc")
+    d = _ledger_dir()
+    site = Site(f"sqlite:{d}/ledger.db", d)
+    try:
+        site.record(RECORDED, "<q.42@example.org>")
+        yield site
+    finally:
+        site.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def redis_site():
+    need("spamassassin", "spamd", "spamc", "redis-server")
+    d = _ledger_dir()
+    server = RedisServer(d / "redis", password="t3st-pw").start()
+    site = None
+    try:
+        site = Site(server.url(db=3), d)
+        site.record(RECORDED, "<q.42@example.org>")
+        yield site
+    finally:
+        if site is not None:
+            site.stop()
+        server.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def original_with(msgid: str, *hops: str) -> str:
+    return attached(*hops).replace("Message-ID: <lunch.77@example.org>", f"Message-ID: {msgid}")
+
+
+NULL = "Return-Path: <>\n"
+
+# (name, message, kept?): kept = no verdict (BG_BOUNCE / BG_AUTOREPLY) fires
+CASES = [
+    ("dsn-recorded-original", NULL + attached(CLIENT), True),
+    ("dsn-recorded-folded-id", NULL + original_with("\n <lunch.77@EXAMPLE.ORG>", CLIENT), True),
+    ("dsn-unrecorded-original", NULL + original_with("<never.sent@example.org>", CLIENT), False),
+    ("dsn-forged-domain-id", NULL + original_with("<a1b2c3.spam@example.org>", CLIENT), False),
+    ("dsn-no-message-id", NULL + attached(CLIENT).replace("Message-ID: <lunch.77@example.org>\n", ""), False),
+    ("dsn-relay-hop-still-evidence", NULL + original_with("<never.sent@example.org>", POSTFIX), True),
+    ("dsn-fabricated-lower-by-hop", NULL + original_with(
+        "<never.sent@example.org>",
+        f"from bot.spam.test (unknown [203.0.113.66])\n\tby mx.remote.test (Postfix) with ESMTP id 9; {D}",
+        f"from ws (ws [10.0.0.9])\n\tby smtp1.out.example.org (Postfix) with ESMTPSA id 8; {D}"), False),
+    ("autoreply-in-reply-to-recorded", auto_reply(In_Reply_To=RECORDED), True),
+    ("autoreply-references-recorded", auto_reply(References="<a.1@remote.test>\n <q.42@example.org>"), True),
+    ("autoreply-forged-domain", auto_reply(In_Reply_To="<x.4@example.org>"), False),
+    ("autoreply-relay-domain", auto_reply(References="<q.2@smtp1.out.example.org>"), False),
+]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+@pytest.mark.parametrize("name,message,kept", CASES, ids=[c[0] for c in CASES])
+def test_ledger_verdicts(name, message, kept, store, request):
+    site = request.getfixturevalue(f"{store}_site")
+    hits, score = site.check(message)
+    verdicts = hits & {"BG_BOUNCE", "BG_AUTOREPLY"}
+    assert "BG_LEDGER_UNAVAIL" not in hits, (hits, site.log_tail())
+    if kept:
+        assert not verdicts and score < 5, (sorted(hits), score)
+    else:
+        assert verdicts and score >= 5, (sorted(hits), score)
+    if "recorded" in name and "unrecorded" not in name:
+        assert "BGTEST_LEDGER_HIT" in hits
+
+
+def test_sqlite_locked_is_unavailable_not_blocked():
+    """An exclusive lock held by this test (before spamd first opens the file, as a WAL
+    reader's open connection would keep the lock from being taken): the lookup is unknown,
+    nothing is blocked; once the lock is gone the store answers again."""
+    need("spamassassin", "spamd", "spamc")
+    d = _ledger_dir()
+    site = Site(f"sqlite:{d}/ledger.db", d)
+    try:
+        site.record(RECORDED)
+        db = sqlite3.connect(str(d / "ledger.db"), isolation_level=None)
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        db.execute("BEGIN EXCLUSIVE")
+        db.execute("INSERT INTO sent VALUES ('held', 1)")
+        try:
+            t0 = time.monotonic()
+            hits, score = site.check(NULL + original_with("<never.sent@example.org>", CLIENT))
+            assert "BG_LEDGER_UNAVAIL" in hits and "BG_BOUNCE" in hits, hits
+            assert score < 5, (sorted(hits), score)
+            assert time.monotonic() - t0 < 30
+            # a recorded original is not rescued either while the store cannot answer
+            hits, score = site.check(NULL + attached(CLIENT))
+            assert "BG_LEDGER_UNAVAIL" in hits and "BGTEST_LEDGER_HIT" not in hits and score < 5
+            # no references, nothing to look up: no outage rule
+            hits, _ = site.check(NULL + attached(CLIENT).replace("Message-ID: <lunch.77@example.org>\n", ""))
+            assert "BG_LEDGER_UNAVAIL" not in hits
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        hits, score = site.check(NULL + attached(CLIENT))  # the store answers again
+        assert "BG_LEDGER_UNAVAIL" not in hits and "BGTEST_LEDGER_HIT" in hits and "BG_BOUNCE" not in hits
+    finally:
+        site.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_redis_stopped_mid_run_is_unavailable_not_blocked():
+    need("spamassassin", "spamd", "spamc", "redis-server")
+    d = _ledger_dir()
+    server = RedisServer(d / "redis").start()
+    site = None
+    try:
+        site = Site(server.url(), d)
+        site.record(RECORDED)
+        hits, _ = site.check(NULL + attached(CLIENT))
+        assert "BGTEST_LEDGER_HIT" in hits and "BG_BOUNCE" not in hits
+        server.stop()
+        for message in (NULL + original_with("<never.sent@example.org>", CLIENT), NULL + attached(CLIENT)):
+            t0 = time.monotonic()
+            hits, score = site.check(message)
+            assert "BG_LEDGER_UNAVAIL" in hits and "BG_BOUNCE" in hits, hits
+            assert score < 5, (sorted(hits), score)
+            assert time.monotonic() - t0 < 30
+        log = site.spamd.log.read_text(errors="replace")
+        # logged once a minute, not once a message (two messages, each checked twice: 4 lookups)
+        assert log.count("warn: bouncegen: ledger redis://127.0.0.1:") == 1, log[-3000:]
+    finally:
+        if site is not None:
+            site.stop()
+        server.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_redis_password_never_logged(redis_site):
+    rendered = (redis_site.dir / "out" / "spamassassin" / "72_bouncegen.cf").read_text()
+    assert "bouncegen_ledger      redis://:t3st-pw@" in rendered  # the plugin needs it
+    log = redis_site.spamd.log.read_text(errors="replace") + redis_site.spamd.errlog.read_text(errors="replace")
+    assert "t3st-pw" not in log
