@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import inventory, render
+from bouncegen.renderer import inventory, render
 from bouncegen.ledger import create_key_file, open_store
-from bouncegen.spamd import Spamd
+from bouncegen.engines.spamd import Spamd
 from support import RedisServer, need
 from test_rescue import CLIENT, D, EXPOSE_CF, POSTFIX, attached, auto_reply, crlf
 
