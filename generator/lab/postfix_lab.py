@@ -254,9 +254,10 @@ class PostfixLab:
                 time.sleep(0.05)
         raise EngineError("bouncegen milter: not listening after 20 s")
 
-    def start_relay_milter(self, conf: Path) -> None:
+    def start_relay_milter(self, conf: Path, umask: int = -1) -> None:
         """bouncegen's milter in the relay role (a rendered relay/bouncegen-relay.conf whose socket
-        the caller wired into smtpd_milters/non_smtpd_milters through extra_params)."""
+        the caller wired into smtpd_milters/non_smtpd_milters through extra_params). ``umask``:
+        e.g. 0 so that the SQLite -wal/-shm files it creates stay writable for spamd's user."""
         import tomllib
 
         sock = tomllib.loads(Path(conf).read_text())["milter"]["socket"]
@@ -264,7 +265,7 @@ class PostfixLab:
         log = open(self.tmp / "relay-milter.log", "ab")
         self.relay_proc = subprocess.Popen(
             [sys.executable, "-m", "bouncegen", "milter", "--config", str(conf)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, umask=umask)
         log.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
