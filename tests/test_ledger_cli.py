@@ -173,7 +173,7 @@ def test_import_unreadable_maillog_is_exit_2_nothing_recorded(tmp_path, capsys):
     assert status == 2 and err.count("\n") == 1 and "missing.log" in err
     bad = tmp_path / "broken.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
-    status, out, err = run(capsys, "ledger", "import", inv, str(bad))
+    status, out, err = run(capsys, "ledger", "import", inv, str(good), str(bad))
     assert status == 2 and err.count("\n") == 1 and "broken.gz" in err and "Traceback" not in err
     assert "entries: 0" in run(capsys, "ledger", "stats", inv)[1]
 

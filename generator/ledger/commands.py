@@ -139,21 +139,15 @@ def import_logs(store: Store, paths: Iterable[str], *, now: float | None = None,
                 as_today: bool = False) -> ImportCounts:
     """Record every cleanup message-id line of the maillogs into the store; ``as_today`` records
     every ID as sent today whatever its line says (a fixture replayed, as ``bouncegen check``
-    does with a corpus's ledger/maillog)."""
+    does with a corpus's ledger/maillog).
+
+    Every file is read to its end before the first record: a file that cannot be read (missing,
+    a broken .gz) is a UsageError and nothing is recorded."""
     now = time.time() if now is None else now
     today = keys.today(now)
     horizon = today - store.days
     counts = ImportCounts()
-    batch: dict[int, list[str]] = {}
-    pending = 0
-
-    def flush():
-        nonlocal pending
-        for day in sorted(batch):
-            counts.recorded += store.record(batch[day], day=day)
-        batch.clear()
-        pending = 0
-
+    by_day: dict[int, list[str]] = {}
     for _path, line in read_lines(paths):
         counts.lines += 1
         hit = parse_line(line, now)
@@ -172,11 +166,11 @@ def import_logs(store: Store, paths: Iterable[str], *, now: float | None = None,
         if day < horizon:
             counts.expired += 1
             continue
-        batch.setdefault(day, []).append(value)
-        pending += 1
-        if pending >= BATCH:
-            flush()
-    flush()
+        by_day.setdefault(day, []).append(value)
+    for day in sorted(by_day):
+        ids = by_day.pop(day)
+        for i in range(0, len(ids), BATCH):
+            counts.recorded += store.record(ids[i:i + BATCH], day=day)
     return counts
 
 
