@@ -6,6 +6,7 @@
 #   make channel [CHANNEL_DIR=channel]   render, then an sa-update channel archive of the SA files
 #   make corpus  bouncegen check on corpus/ with the real spamd and postmap (exit 1 on any wrong verdict)
 #   make bench   runner vs raw spamc, naive spamassassin -t and postmap alone (BENCH_CORPUS, BENCH_MANIFEST)
+#   make bench-ledger  1,000,000 recorded Message-IDs in SQLite and Redis: size, records/s, lookup p50/p99
 PYTHON    ?= python3
 VENV      := .venv
 BIN       := $(VENV)/bin
@@ -21,7 +22,7 @@ BENCH_INVENTORY ?= $(BENCH_CORPUS)/inventory.toml
 BENCH_MANIFEST ?=
 BENCH_ARGS     ?=
 
-.PHONY: rules test engines clean install channel corpus bench storm
+.PHONY: rules test engines clean install channel corpus bench bench-ledger storm
 
 rules: $(BIN)/bouncegen
 	$(BIN)/bouncegen render $(INVENTORY) -o $(BUILD)
@@ -55,6 +56,10 @@ corpus: $(BIN)/bouncegen
 bench: $(BIN)/bouncegen
 	$(BIN)/python -m bouncegen.lab.bench --inventory $(BENCH_INVENTORY) --corpus $(BENCH_CORPUS) \
 		$(if $(BENCH_MANIFEST),--manifest $(BENCH_MANIFEST)) $(BENCH_ARGS)
+
+# The sent-mail ledger with 1,000,000 entries (docs/ledger.md, "Figures"). BENCH_LEDGER_ARGS=--json FILE etc.
+bench-ledger: $(BIN)/bouncegen $(VENV)/.test-deps
+	$(BIN)/python -m bouncegen.lab.bench_ledger $(BENCH_LEDGER_ARGS)
 
 # bouncegen install shows a diff, validates with the real tools before anything takes effect,
 # keeps a backup and rolls back; DESTDIR installs into a staged tree instead of this host.

@@ -39,7 +39,10 @@ def _render(args: argparse.Namespace) -> int:
 
 def _milter(args: argparse.Namespace) -> int:
     from . import milter
+    from .milter import relay
 
+    if relay.role(args.config) == "relay":  # settings file with role = "relay": record, never refuse
+        return relay.run(relay.RelaySettings.load(args.config))
     return milter.run(milter.Settings.load(args.config))
 
 
@@ -62,6 +65,7 @@ examples:
   bouncegen install site.toml --dry-run           # what would change on this host, validated
   bouncegen install site.toml --reload            # install with backup and rollback, reload
   bouncegen channel site.toml -o channel/         # sa-update channel archive for many MX hosts
+  bouncegen ledger import site.toml /var/log/mail.log   # record the Message-IDs our relays sent
 
 Run 'bouncegen COMMAND --help' for a command's options, examples and exit status.
 """
@@ -143,8 +147,11 @@ def parser() -> argparse.ArgumentParser:
     from .deploy import channel
     from .deploy import install  # their own subcommands: options, help and examples
 
+    from .ledger import commands as ledger_commands
+
     install.add_subcommand(sub)
     channel.add_subcommand(sub)
+    ledger_commands.add_subcommand(sub)
     c = sub.add_parser(
         "check",
         help="run a labelled corpus through the rendered rules on the real spamd and postmap",
@@ -171,7 +178,8 @@ def parser() -> argparse.ArgumentParser:
         description="Serve Postfix's smtpd_milters: ask spamd for the ruleset's verdict and refuse "
         "backscatter with 550 5.7.1; tempfail (4xx) on any error. Runs in the foreground until "
         "SIGTERM.",
-        epilog="example:\n  bouncegen milter --config build/milter/bouncegen-milter.conf\n",
+        epilog="examples:\n  bouncegen milter --config build/milter/bouncegen-milter.conf     # MX: the verdict\n"
+        "  bouncegen milter --config build/relay/bouncegen-relay.conf       # relay: record Message-IDs\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     m.add_argument("--config", required=True, metavar="FILE", help="the rendered milter/bouncegen-milter.conf")

@@ -64,7 +64,7 @@ class RedisServer:
         import socket
         import time
 
-        from bouncegen.spamd import free_port
+        from bouncegen.engines.spamd import free_port
 
         need("redis-server")
         self.workdir.mkdir(parents=True, exist_ok=True)

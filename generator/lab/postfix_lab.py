@@ -37,11 +37,13 @@ from ..engines.spamd import Spamd, free_port
 USERS = ("alice", "bob")
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 
-# Only the services a receiving MX needs; no smtp/lmtp client, so nothing can be sent out.
+# Only the services a receiving MX needs (and pickup, for sendmail(1) submissions of the ledger
+# tests); no smtp/lmtp client, so nothing can be sent out.
 MASTER_CF = """\
 # bouncegen lab: smtpd on loopback only; no service that delivers off this machine
 127.0.0.1:{port} inet n - n - {procs} smtpd
 cleanup   unix n - n - 0 cleanup
+pickup    unix n - n 60 1 pickup
 qmgr      unix n - n 300 1 qmgr
 rewrite   unix - - n - - trivial-rewrite
 bounce    unix - - n - 0 bounce
@@ -125,6 +127,7 @@ class PostfixLab:
         self.milter_port = 0
         self.spamd: Spamd | None = None
         self.milter_proc: subprocess.Popen | None = None
+        self.relay_proc: subprocess.Popen | None = None
         self.master_pid: int | None = None
         self.postfix = engines.require("postfix")
         self.postconf = engines.require("postconf")
@@ -251,6 +254,51 @@ class PostfixLab:
                 time.sleep(0.05)
         raise EngineError("bouncegen milter: not listening after 20 s")
 
+    def start_relay_milter(self, conf: Path, umask: int = -1) -> None:
+        """bouncegen's milter in the relay role (a rendered relay/bouncegen-relay.conf whose socket
+        the caller wired into smtpd_milters/non_smtpd_milters through extra_params). ``umask``:
+        e.g. 0 so that the SQLite -wal/-shm files it creates stay writable for spamd's user."""
+        import tomllib
+
+        sock = tomllib.loads(Path(conf).read_text())["milter"]["socket"]
+        port = int(sock.rpartition(":")[2])
+        log = open(self.tmp / "relay-milter.log", "ab")
+        self.relay_proc = subprocess.Popen(
+            [sys.executable, "-m", "bouncegen", "milter", "--config", str(conf)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, umask=umask)
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.relay_proc.poll() is not None:
+                raise EngineError(f"bouncegen milter (relay) exited: {self.relay_milter_log()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise EngineError("bouncegen milter (relay): not listening after 20 s")
+
+    def stop_relay_milter(self) -> None:
+        p, self.relay_proc = self.relay_proc, None
+        if p is not None and p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+    def relay_milter_log(self) -> str:
+        try:
+            return (self.tmp / "relay-milter.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def sendmail(self, message: bytes, sender: str, *rcpts: str) -> subprocess.CompletedProcess:
+        """Submit locally with Postfix's sendmail(1) (pickup: the non_smtpd_milters path)."""
+        return subprocess.run([str(Path(self.postfix).with_name("sendmail")), "-C", str(self.conf), "-f", sender,
+                               "--", *rcpts], input=message, capture_output=True, timeout=60)
+
     def stop_milter(self) -> None:
         p, self.milter_proc = self.milter_proc, None
         if p is not None and p.poll() is None:
@@ -297,6 +345,7 @@ class PostfixLab:
             self._stop_postfix()
         finally:
             self.stop_milter()
+            self.stop_relay_milter()
             self.stop_spamd()
             if self._own_tmp and not os.environ.get("BOUNCEGEN_KEEP_LAB"):
                 shutil.rmtree(self.tmp, ignore_errors=True)

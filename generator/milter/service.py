@@ -23,7 +23,8 @@ import sys
 import time
 from email.utils import formatdate
 
-from .settings import Settings, verdict
+from .ratelog import RateLog
+from .settings import LEDGER_UNAVAIL, Settings, verdict
 from .spamc import SpamdError, spamd_symbols
 
 ENVELOPE_HEADER = b"X-Envelope-From"
@@ -38,6 +39,7 @@ def run(settings: Settings) -> int:
     import Milter  # pymilter; imported here so that rendering never needs it
 
     cfg = settings
+    ledger_down = RateLog()  # a ledger outage is logged once a minute, not per message
 
     class BouncegenMilter(Milter.Base):
         def __init__(self):
@@ -117,6 +119,12 @@ def run(settings: Settings) -> int:
                     return self._tempfail(str(exc))
                 ms = (time.monotonic() - t0) * 1000
                 points, hit = verdict(tests, cfg.scores)
+                if points >= cfg.threshold and LEDGER_UNAVAIL in tests:
+                    # Would refuse, but the ledger that might prove the mail ours did not answer:
+                    # neither a 5xx nor an unchecked accept; the sender retries.
+                    ledger_down(f"tempfail: {self.client[1]}: {qid}: ledger unavailable, verdict {' '.join(hit)}")
+                    self.setreply("451", "4.7.1", cfg.tempfail_text)
+                    return Milter.TEMPFAIL
                 if points >= cfg.threshold:
                     _log(f"reject: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit)} spamd={ms:.0f}ms tests={','.join(tests)}")
                     self.setreply("550", "5.7.1", f"{cfg.reject_text} ({' '.join(hit)})")

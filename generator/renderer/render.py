@@ -45,7 +45,15 @@ OUTPUTS = (
     Output("postfix/null_sender", "postfix/null_sender.j2", map_type=lambda inv: "hash"),
     Output("postfix/main.cf", "postfix/main.cf.j2"),
     Output("milter/bouncegen-milter.conf", "milter/bouncegen-milter.conf.j2"),
+    # What an outbound relay needs to record the Message-IDs it sends: only with a [ledger].
+    Output("relay/main.cf", "relay/main.cf.j2", when=lambda inv: inv.ledger is not None),
+    Output("relay/bouncegen-relay.conf", "relay/bouncegen-relay.conf.j2", when=lambda inv: inv.ledger is not None),
 )
+
+# Where the relay-role milter listens on each relay (loopback; rendered into relay/main.cf and
+# relay/bouncegen-relay.conf alike).
+RELAY_MILTER_SOCKET = "inet:127.0.0.1:8894"
+
 
 
 def environment() -> jinja2.Environment:
@@ -74,6 +82,7 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         "policy": inv.policy,
         "families": families,
         "version": __version__,
+        "relay_milter_socket": RELAY_MILTER_SOCKET,
         "inventory_name": inv.path.name,
         "sha256": inv.sha256,
         "exact_relays": [r for r in inv.relays if not r.is_glob],

@@ -43,6 +43,9 @@ from ..engines.spamd import Spamd, SpamdResult
 EXPECTED = ("block", "pass")
 BLOCK_POINTS = 5.0  # a stock required_score; what the "block" score policy promises per family
 
+# The sent-mail ledger a corpus was written for: a maillog of our relays (DESIGN.md, layout).
+LEDGER_FIXTURE = Path("ledger") / "maillog"
+
 # Corpus layout without a manifest (README, "Corpus regression"): the first directory level says
 # what is expected; the second, if any, names the category.
 LAYOUT = {"backscatter": "block", "legit": "pass", "ham": "pass"}
@@ -282,7 +285,34 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
-def provenance(opts: Options, inv, jobs: int, pf: PostfixChecks | None) -> dict:
+def fixture_ledger(inv, maillog: Path, where: Path):
+    """A temporary ledger built from a corpus's maillog fixture: a fresh key and SQLite store in
+    WHERE, every Message-ID of the fixture recorded as sent today (the fixture stands for recent
+    mail, whenever the check runs). Returns the inventory with its [ledger] pointed there and a
+    note for the log; a run on a fresh clone needs no state outside the corpus."""
+    import dataclasses
+
+    from ..ledger import commands, keys, open_store
+
+    where.mkdir(mode=0o755)
+    key_file, db = where / "ledger.key", where / "ledger.db"
+    key = keys.create_key_file(key_file)
+    url = f"sqlite:{db}"
+    with open_store(url, key, inv.ledger.days) as store:
+        counts = commands.import_logs(store, [str(maillog)], as_today=True)
+    if os.geteuid() == 0:  # spamd runs as nobody and opens the store read-write (WAL)
+        import pwd
+
+        nobody = pwd.getpwnam("nobody")
+        for p in (where, key_file, *where.iterdir()):
+            os.chown(p, nobody.pw_uid, nobody.pw_gid)
+    led = dataclasses.replace(inv.ledger, store=url, key_file=str(key_file))
+    note = (f"ledger: temporary SQLite ledger from {maillog} ({counts.recorded} message-ids recorded "
+            f"as today) in place of {inv.ledger.store_shown}")
+    return dataclasses.replace(inv, ledger=led), note
+
+
+def provenance(opts: Options, inv, jobs: int, pf: PostfixChecks | None, ledger_note: str | None = None) -> dict:
     return {
         "tool": f"bouncegen {__version__}",
         "bouncegen": __version__,
@@ -293,6 +323,7 @@ def provenance(opts: Options, inv, jobs: int, pf: PostfixChecks | None) -> dict:
         "inventory_sha256": inv.sha256,
         "policy": {"dsn": inv.policy.dsn, "map_type": inv.policy.map_type, "scores": inv.policy.scores},
         "corpus": str(opts.corpus),
+        "ledger": ledger_note or (inv.ledger.store_shown if inv.ledger else None),
         "manifest": str(opts.manifest) if opts.manifest else None,
         "options": {"jobs": jobs, "spamd_children": jobs, "lint": opts.lint,
                     "spamd": "spamd -L -x, private --siteconfigpath (stock .pre + rendered .cf), Bayes/AWL/TxRep off",
@@ -336,6 +367,10 @@ def run(opts: Options, *, on_spamd=None) -> Result:
     spamd = None
     try:
         os.chmod(tmp, 0o755)  # spamd drops to nobody when started as root: it must reach its dir
+        ledger_note = None
+        if inv.ledger is not None and (opts.corpus / LEDGER_FIXTURE).is_file():
+            inv, ledger_note = fixture_ledger(inv, opts.corpus / LEDGER_FIXTURE, tmp / "ledger")
+            print(f"note: {ledger_note}", file=sys.stderr)
         rendered = tmp / "rendered"
         files = render.render_files(inv)
         render.write_tree(files, rendered)
@@ -347,7 +382,7 @@ def run(opts: Options, *, on_spamd=None) -> Result:
         # starts, and wait for both before the first message (a lint failure ends the run).
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="setup") as setup:
             lint_job = setup.submit(_lint, rendered, inv) if opts.lint else None
-            prov_job = setup.submit(provenance, opts, inv, jobs, pf)
+            prov_job = setup.submit(provenance, opts, inv, jobs, pf, ledger_note)
             spamd = Spamd(rendered / "spamassassin", children=jobs, workdir=tmp / "spamd")
             spamd.start()
             if lint_job is not None:
