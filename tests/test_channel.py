@@ -193,6 +193,24 @@ def test_plugin_code_stays_out_of_the_channel(tmp_path, capsys):
         assert tar.getnames() == ["72_bouncegen.cf"]
 
 
+def test_ledger_secrets_stay_out_of_the_channel(tmp_path, capsys):
+    """A Redis password in the ledger's URL stays on the hosts: the ledger's settings are a file
+    of their own that `bouncegen install` puts on each host and no archive carries."""
+    site = tmp_path / "site.toml"
+    site.write_text(EXAMPLE.read_text() + '[ledger]\nstore = "redis://:s3cret-pw@127.0.0.1:6390/2"\n'
+                    'key_file = "/etc/bouncegen/ledger.key"\n')
+    out = tmp_path / "channel"
+    status, text, err = run(capsys, "channel", str(site), "-o", str(out), "--version", "1000001")
+    assert status == 0, err
+    assert "members: 72_bouncegen.cf\n" in text
+    assert "not in the channel: 72_bouncegen_ledger.cf (the ledger's address and key file" in text
+    with tarfile.open(out / "1000001.tar.gz") as tar:
+        assert tar.getnames() == ["72_bouncegen.cf"]
+        cf = tar.extractfile("72_bouncegen.cf").read()
+    assert b"__BG_LEDGER_HIT" in cf and b"s3cret-pw" not in cf and b"bouncegen_ledger " not in cf
+    assert b"s3cret-pw" not in (out / "1000001.tar.gz").read_bytes()
+
+
 @pytest.mark.spamassassin
 @pytest.mark.slow
 def test_signed_archive(tmp_path, capsys, monkeypatch):

@@ -37,6 +37,7 @@ from typing import Callable
 
 from .. import engines
 from ..errors import EngineError, UsageError
+from ..renderer.render import SITE_SECRETS
 from .install import source_dir
 
 FIRST_VERSION = 1000001  # sa-update wants at least 3 digits; the stock channel uses SVN revisions
@@ -46,11 +47,17 @@ _ARCHIVE = re.compile(r"^(\d{3,})\.tar\.gz$")
 
 def channel_files(sa_dir: Path) -> list[Path]:
     """The files a channel carries: the rule files, never plugin code (see the module's doc)."""
-    return sorted(f for f in sa_dir.iterdir() if f.is_file() and f.suffix == ".cf")
+    return sorted(f for f in sa_dir.iterdir() if f.is_file() and f.suffix == ".cf" and f.name not in SITE_SECRETS)
 
 
 def plugin_files(sa_dir: Path) -> list[Path]:
     return sorted(f for f in sa_dir.iterdir() if f.is_file() and f.suffix != ".cf")
+
+
+def secret_files(sa_dir: Path) -> list[Path]:
+    """Rendered files with site secrets (the ledger's URL and key file): each MX host gets them
+    from ``bouncegen install``, never from a channel."""
+    return sorted(f for f in sa_dir.iterdir() if f.is_file() and f.name in SITE_SECRETS)
 
 
 def archive_bytes(sa_dir: Path) -> bytes:
@@ -92,6 +99,7 @@ class Result:
     up_to_date: bool
     members: list[str]
     plugin_files: list[str]
+    secret_files: list[str]
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -124,6 +132,7 @@ def build(spec: str | Path, out_dir: Path, *, version: int | None = None, gpg_ke
         data = archive_bytes(sa)
         members = [f.name for f in channel_files(sa)]
         plugins = [f.name for f in plugin_files(sa)]
+        secrets = [f.name for f in secret_files(sa)]
     have = existing_versions(out_dir)
     if version is None:
         version = have[-1] if have else FIRST_VERSION
@@ -153,7 +162,7 @@ def build(spec: str | Path, out_dir: Path, *, version: int | None = None, gpg_ke
             written.append(path)
     if gpg_key and (not up_to_date or not archive.with_name(archive.name + ".asc").exists()):
         written.append(sign(archive, gpg_key))
-    return Result(archive, version, written, up_to_date and not written, members, plugins)
+    return Result(archive, version, written, up_to_date and not written, members, plugins, secrets)
 
 
 def report(res: Result, channel: str, say: Callable[[str], None] = print, gpg_key: str | None = None) -> None:
@@ -165,6 +174,9 @@ def report(res: Result, channel: str, say: Callable[[str], None] = print, gpg_ke
     if res.plugin_files:
         say(f"note: not in the channel: {', '.join(res.plugin_files)} (plugin code; sa-update will not "
             "activate plugins from a channel): install them once on each host with `bouncegen install`")
+    if res.secret_files:
+        say(f"note: not in the channel: {', '.join(res.secret_files)} (the ledger's address and key file, "
+            "site secrets): each host gets it from `bouncegen install`")
     asc = res.archive.with_name(res.archive.name + ".asc").exists()
     verify = f"--gpgkey {gpg_key or 'KEYID'}" if asc else "--nogpg"
     say("install on each MX host (then reload spamd):")

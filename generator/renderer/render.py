@@ -34,12 +34,20 @@ class Output:
     when: Callable[[Inventory], bool] = lambda inv: True
 
 
+# Rendered SpamAssassin files that hold site secrets (a Redis password in the ledger's URL):
+# installed with a restricted mode, never carried by an sa-update channel.
+LEDGER_CF = "72_bouncegen_ledger.cf"
+SITE_SECRETS = (LEDGER_CF,)
+
+
 # The output contract (DESIGN.md, "Interfaces"): one template per file, in this order.
 OUTPUTS = (
     Output("spamassassin/72_bouncegen.cf", "spamassassin/72_bouncegen.cf.j2"),
     # The relay-rescue plugin and the .pre that loads it (by a path relative to the .pre).
     Output("spamassassin/72_bouncegen.pre", "spamassassin/72_bouncegen.pre.j2"),
     Output("spamassassin/BouncegenRescue.pm", "spamassassin/BouncegenRescue.pm.j2"),
+    # The ledger's address and key file: site secrets, never in a channel (SITE_SECRETS).
+    Output(f"spamassassin/{LEDGER_CF}", f"spamassassin/{LEDGER_CF}.j2", when=lambda inv: inv.ledger is not None),
     Output("postfix/header_checks", "postfix/header_checks.j2", map_type=lambda inv: inv.policy.map_type),
     Output("postfix/body_checks", "postfix/body_checks.j2", map_type=lambda inv: inv.policy.map_type),
     Output("postfix/null_sender", "postfix/null_sender.j2", map_type=lambda inv: "hash"),
