@@ -45,6 +45,7 @@ OUTPUTS = (
     Output("postfix/null_sender", "postfix/null_sender.j2", map_type=lambda inv: "hash"),
     Output("postfix/main.cf", "postfix/main.cf.j2"),
     Output("milter/bouncegen-milter.conf", "milter/bouncegen-milter.conf.j2"),
+    Output("systemd/bouncegen-milter.service", "systemd/bouncegen-milter.service.j2"),
 )
 
 
@@ -83,6 +84,9 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         # Clients the milter never checks: our relays' addresses and [milter] exempt_networks.
         "exempt_networks": sorted(set(inv.relay_networks) | set(inv.milter.exempt_networks),
                                   key=lambda n: (n.version, n.network_address, n.prefixlen)),
+        # A unix-socket milter writes its socket's directory (ReadWritePaths= in the unit).
+        "milter_socket_dir": (str(Path(inv.milter.socket[5:]).parent)
+                              if inv.milter.socket.startswith("unix:") else ""),
         # Site domains that no relay or MX host is named as: a HELO with one of these is forged.
         "helo_domains": [
             d for d in inv.domains
