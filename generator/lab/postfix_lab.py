@@ -237,7 +237,7 @@ class PostfixLab:
     def start_milter(self) -> None:
         log = open(self.tmp / "milter.log", "ab")
         self.milter_proc = subprocess.Popen(
-            [sys.executable, "-m", "bouncegen", "milter", "--config", str(self.milter_conf)],
+            [sys.executable, "-m", "bouncegen", "milter", "--config", str(self.milter_conf), "--log", "stderr"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         log.close()
         deadline = time.monotonic() + 20
