@@ -14,7 +14,7 @@ import pytest
 from support import need
 
 from bouncegen import cli, engines
-from bouncegen.deploy import install
+from bouncegen.deploy import files, install
 from bouncegen.renderer import render
 from bouncegen.renderer.inventory import load
 
@@ -91,7 +91,9 @@ def test_install_twice_second_run_changes_nothing(root, capsys):
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
     assert status == 0, err
     assert "validated: spamassassin --lint, postconf -n, postfix check, postmap" in out
-    assert "installed: 9 files changed" in out  # .cf .pre .pm, 3 maps + .db, bouncegen/main.cf, main.cf
+    # .cf .pre .pm, 3 maps + .db, bouncegen/{main.cf,host-params.json}, main.cf, the milter's
+    # settings and unit
+    assert "installed: 12 files changed" in out
     assert "warning:" not in out
     assert "postfix -c" in out and "reload" in out  # the reload commands are printed
 
@@ -138,7 +140,7 @@ def test_broken_ruleset_is_refused_and_previous_files_stay(root, tmp_path, capsy
 def test_failure_while_writing_rolls_back(root, tmp_path, capsys, monkeypatch):
     """A write that fails half-way (disk full, say) leaves the previous files in place."""
     before = snapshot(root)
-    real_copy = install._atomic_copy
+    real_copy = files._atomic_copy
     failed = []
 
     def copy_then_fail_on_main_cf(src: Path, dest: Path) -> None:
@@ -147,7 +149,7 @@ def test_failure_while_writing_rolls_back(root, tmp_path, capsys, monkeypatch):
             raise OSError(28, "No space left on device")
         real_copy(src, dest)
 
-    monkeypatch.setattr(install, "_atomic_copy", copy_then_fail_on_main_cf)
+    monkeypatch.setattr(files, "_atomic_copy", copy_then_fail_on_main_cf)
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
     assert status == 1
     assert "rolled back" in err and "No space left on device" in err
