@@ -417,3 +417,71 @@ def test_notes_that_mime_processing_off_silences_nested_header_checks(root, caps
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root), "--dry-run")
     assert status == 0, err
     assert "nested_header_checks = regexp:/etc/postfix/attachment_names: with disable_mime_input_processing" in out
+
+
+# ---- the host's own milters --------------------------------------------------------------------
+
+# A Debian host with OpenDKIM, as its README.Debian and most guides set it up.
+OPENDKIM_LINES = """\
+milter_default_action = accept
+milter_protocol = 6
+smtpd_milters = inet:127.0.0.1:8891
+non_smtpd_milters = $smtpd_milters
+"""
+OUR_ENTRY = ("{ inet:127.0.0.1:8897, default_action=tempfail, connect_timeout=10s, command_timeout=10s, "
+             "content_timeout=130s }")
+
+
+@pytest.mark.postfix
+@pytest.mark.spamassassin
+@pytest.mark.slow
+def test_host_milters_kept_and_uninstall_restores_every_line(root, capsys):
+    """No --replace-params: bouncegen's entry is added after OpenDKIM's, every other host line
+    stays byte for byte; a second install changes nothing; uninstall gives the host main.cf back
+    exactly and leaves no bouncegen file (staged: nothing is started)."""
+    main = root / "etc/postfix/main.cf"
+    host_main = admin_main_cf(root) + OPENDKIM_LINES
+    main.write_text(host_main)
+    site_files = snapshot(root)
+    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
+    assert status == 0, err
+    assert "non_smtpd_milters = $smtpd_milters: locally submitted mail also passes bouncegen's milter" in out
+    text = main.read_text()
+    assert f"smtpd_milters = inet:127.0.0.1:8891, {OUR_ENTRY}\n" in text
+    host_lines = [l for l in host_main.splitlines() if not l.startswith("smtpd_milters")]
+    assert all(l in text.splitlines() for l in host_lines)
+    added = [l.split(" = ")[0] for l in text.splitlines() if l not in host_main.splitlines() and not l.startswith("#") and l]
+    assert not [n for n in added if n.startswith("milter_") or n == "non_smtpd_milters"], added
+    unit = root / "etc/systemd/system/bouncegen-milter.service"
+    assert unit.is_file() and (root / "etc/bouncegen/bouncegen-milter.conf").is_file()
+    assert "units staged in" in out and "systemctl enable --now bouncegen-milter.service" in out
+
+    assert run(capsys, "install", str(EXAMPLE), "--root", str(root))[1].startswith("nothing to change")
+
+    status, out, err = run(capsys, "uninstall", "--root", str(root))
+    assert status == 0, err
+    assert main.read_text() == host_main
+    assert snapshot(root).keys() == site_files.keys(), "every bouncegen file is gone, the site's stay"
+    assert not (root / "etc/bouncegen").exists() and not (root / "etc/postfix/bouncegen").exists()
+    assert run(capsys, "uninstall", "--root", str(root))[1].startswith("nothing to remove")
+
+
+@pytest.mark.postfix
+@pytest.mark.spamassassin
+@pytest.mark.slow
+def test_global_milter_lines_of_an_earlier_install_are_taken_back(root, tmp_path, capsys):
+    """bouncegen < 0.2 set milter_default_action = tempfail and an empty non_smtpd_milters for
+    the whole host: the next install puts the host's values back (or removes ours)."""
+    main = root / "etc/postfix/main.cf"
+    main.write_text(admin_main_cf(root) + "smtpd_milters = inet:127.0.0.1:8891\n")
+    old = tmp_path / "old"
+    render.write_tree(render.render_files(load(EXAMPLE)), old)
+    cf = old / "postfix/main.cf"
+    cf.write_text(cf.read_text() + "milter_default_action = tempfail\nnon_smtpd_milters =\n")
+    assert run(capsys, "install", str(old), "--root", str(root))[0] == 0
+    assert "milter_default_action = tempfail\n" in main.read_text()
+    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
+    assert status == 0, err
+    text = main.read_text()
+    assert "milter_default_action" not in text and "non_smtpd_milters" not in text
+    assert f"smtpd_milters = inet:127.0.0.1:8891, {OUR_ENTRY}\n" in text

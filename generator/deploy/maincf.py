@@ -121,7 +121,7 @@ def merge(params: list[tuple[str, str]], current: dict[str, str], previous: dict
             merged = ", ".join(theirs + ours)
             if current.get(name) != merged:
                 sets.append((name, merged))
-            if theirs:
+            if theirs and current.get(name) != merged:
                 notes.append(f"{main_cf}: {name}: bouncegen's milter added after the host's "
                              f"{len(theirs)} milter{'s' if len(theirs) != 1 else ''}, which keep their settings")
             continue

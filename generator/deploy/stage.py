@@ -99,7 +99,7 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
     sets, removes, conflicts, notes, host = maincf.merge(params, current, previous, host, main_cf,
                                                          replace_params=replace_params)
     plan.notes += notes
-    if current.get("non_smtpd_milters", "").strip() in ("$smtpd_milters", "${smtpd_milters}", "$(smtpd_milters)"):
+    if "smtpd_milters" in dict(sets) and current.get("non_smtpd_milters", "").strip() in ("$smtpd_milters", "${smtpd_milters}", "$(smtpd_milters)"):
         plan.notes.append(f"{main_cf}: non_smtpd_milters = $smtpd_milters: locally submitted mail also passes "
                           "bouncegen's milter, which accepts it unjudged (reason=local); kept as it is")
     if dict(params).get("disable_mime_input_processing") == "yes" and current.get("disable_mime_input_processing") != "yes":
