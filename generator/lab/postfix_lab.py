@@ -52,6 +52,7 @@ flush     unix n - n 1000? 0 flush
 proxymap  unix - - n - - proxymap
 showq     unix n - n - - showq
 error     unix - - n - - error
+pickup    unix n - n 60 1 pickup
 retry     unix - - n - - error
 discard   unix - - n - - discard
 virtual   unix - n n - - virtual
@@ -114,8 +115,13 @@ class PostfixLab:
     """``with PostfixLab(inv) as lab: lab.smtp()...``; spamd + milter + Postfix, all private."""
 
     def __init__(self, inv: Inventory, *, smtpd_processes: int = 100, spamd_children: int = 2,
-                 extra_params: dict[str, str] | None = None, workdir: Path | None = None):
+                 extra_params: dict[str, str] | None = None, workdir: Path | None = None,
+                 bouncegen: bool = True, config_subdir: str = "etc"):
+        """bouncegen=False: a host as it is before `bouncegen install` (spamd runs, but neither
+        bouncegen's main.cf lines nor its milter), its config in TMP/CONFIG_SUBDIR."""
         self.inv = inv
+        self.bouncegen = bouncegen
+        self.config_subdir = config_subdir
         self.smtpd_processes = smtpd_processes
         self.spamd_children = spamd_children
         self.extra_params = dict(extra_params or {})
@@ -133,7 +139,7 @@ class PostfixLab:
     # -- paths ---------------------------------------------------------------------------------
     @property
     def conf(self) -> Path:
-        return self.tmp / "etc"
+        return self.tmp / self.config_subdir
 
     @property
     def spool(self) -> Path:
@@ -183,7 +189,8 @@ class PostfixLab:
             self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children).start()
             self._render(spamd_port=self.spamd.port)
             self._configure(owner.pw_name, nobody.pw_uid, nobody.pw_gid)
-            self.start_milter()
+            if self.bouncegen:
+                self.start_milter()
             self._start_postfix()
         except BaseException:
             self.stop()
@@ -191,7 +198,11 @@ class PostfixLab:
         return self
 
     def _configure(self, mail_owner: str, vuid: int, vgid: int) -> None:
-        engines.postfix_config_dir(self.conf, self.rendered / "postfix")
+        if self.bouncegen:
+            engines.postfix_config_dir(self.conf, self.rendered / "postfix")
+        else:
+            self.conf.mkdir(parents=True, exist_ok=True)
+            (self.conf / "main.cf").write_text("")
         for d in ("data", "mail"):
             (self.tmp / d).mkdir(exist_ok=True)
         shutil.chown(self.tmp / "mail", vuid, vgid)
@@ -201,10 +212,14 @@ class PostfixLab:
             for user in USERS + ("postmaster",):
                 lines.append(f"{user}@{dom} {dom}/{user}/\n")
         (self.conf / "vmailbox").write_text("".join(lines))
+        self.vmailbox = self.conf / "vmailbox"
         self.port = free_port()
         (self.conf / "master.cf").write_text(MASTER_CF.format(port=self.port, procs=self.smtpd_processes))
         params = _lab_params(self.tmp, self.inv, mail_owner, vuid, vgid) | self.extra_params
+        params["virtual_mailbox_maps"] = f"texthash:{self.conf / 'vmailbox'}"
         engines.run([self.postconf, "-c", str(self.conf), "-e"] + [f"{k}={v}" for k, v in params.items()], timeout=30)
+        if not self.bouncegen:
+            return
         proc = engines.run([self.postmap, "-c", str(self.conf), f"hash:{self.conf / 'bouncegen' / 'null_sender'}"])
         if proc.returncode != 0:
             raise EngineError(f"postmap null_sender: {proc.stderr.strip()}")
