@@ -485,3 +485,14 @@ def test_global_milter_lines_of_an_earlier_install_are_taken_back(root, tmp_path
     text = main.read_text()
     assert "milter_default_action" not in text and "non_smtpd_milters" not in text
     assert f"smtpd_milters = inet:127.0.0.1:8891, {OUR_ENTRY}\n" in text
+
+
+def test_live_install_without_systemd_is_refused(capsys):
+    """On this host (--root /) install starts the services with systemctl; without systemd as
+    PID 1 it refuses before reading anything (exit 2, one line), and writes nothing."""
+    from bouncegen.deploy import services
+    if services.systemd_running():
+        pytest.skip("systemd runs here: this test must never install on a real host")
+    status, out, err = run(capsys, "install", str(EXAMPLE))
+    assert status == 2 and out == ""
+    assert err.startswith("error: systemd is not running on this host") and err.count("\n") == 1, err

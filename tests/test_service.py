@@ -373,6 +373,30 @@ def test_drill_postfix_reloaded(host):
     assert r["delivered"] == r["legit"], r
 
 
+def _sendmail(host: Host, n: int) -> None:
+    msg = (f"From: Alice <alice@example.org>\nTo: Bob <bob@example.org>\nSubject: local {n}\n"
+           f"Message-ID: <local-{n}@example.org>\n\nA note.\n").encode()
+    proc = subprocess.run([engines.require("sendmail"), "-C", str(host.target.pf_dir), "-f", ALICE, "-i",
+                           "bob@example.org"], input=msg, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_local_mail_waits_while_the_milter_is_down(host):
+    """With non_smtpd_milters = $smtpd_milters, local mail passes bouncegen's entry too: while the
+    milter is down it is not lost and not let through unchecked by bouncegen's entry; it waits
+    in the maildrop queue and goes out when the milter is back (the next pickup scan)."""
+    before = len(host.lab.delivered("bob@example.org"))
+    host.services.stop(MILTER)
+    try:
+        _sendmail(host, 2)
+        assert not wait_for(lambda: len(host.lab.delivered("bob@example.org")) > before, 4)
+        assert any((host.lab.spool / "maildrop").iterdir()), "kept in the maildrop queue"
+    finally:
+        _restart_milter(host)
+    _sendmail(host, 3)  # wakes pickup, which takes the whole maildrop queue again
+    assert wait_for(lambda: len(host.lab.delivered("bob@example.org")) == before + 2, 90), host.lab.maillog()[-1500:]
+
+
 # -- uninstall --------------------------------------------------------------------------------
 def test_uninstall_gives_the_host_back(host):
     said: list[str] = []
