@@ -285,3 +285,16 @@ def test_bad_milter_executable(write_inventory, value, capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{inv}: milter.bouncegen" in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_unix_socket_in_the_queue_directory(write_inventory, rendered):
+    """A unix socket under /var/spool/postfix is named relative to the queue directory in main.cf
+    (chrooted smtpd and unchrooted cleanup both resolve it); the unit makes its directory."""
+    inv = write_inventory('[site]\ndomains = ["example.org"]\n[[relay]]\nhost = "s.example.org"\n'
+                          '[milter]\nsocket = "unix:/var/spool/postfix/bouncegen/milter.sock"\n')
+    out = rendered(inv)
+    assert "smtpd_milters = { unix:bouncegen/milter.sock, default_action=tempfail" in (out / "postfix/main.cf").read_text()
+    unit = (out / "systemd/bouncegen-milter.service").read_text()
+    assert "\nExecStartPre=+/usr/bin/install -d -o bouncegen -g postfix -m 2750 /var/spool/postfix/bouncegen\n" in unit
+    assert "\nUMask=0007\n" in unit and "\nReadWritePaths=/var/spool/postfix/bouncegen\n" in unit
+    assert 'socket = "unix:/var/spool/postfix/bouncegen/milter.sock"' in (out / "milter/bouncegen-milter.conf").read_text()

@@ -177,8 +177,10 @@ def host(tmp_path_factory):
 
 
 # -- clients ----------------------------------------------------------------------------------
-def deliver(host: Host, message: bytes, sender: str = "", who=FOREIGN) -> tuple[int, bytes]:
-    with host.lab.smtp() as s:
+def deliver(host, message: bytes, sender: str = "", who=FOREIGN) -> tuple[int, bytes]:
+    """One SMTP transaction as the foreign MX WHO (XCLIENT); HOST is a Host or a PostfixLab."""
+    lab = getattr(host, "lab", host)
+    with lab.smtp() as s:
         s.ehlo()
         addr, name = who
         code, text = s.docmd("XCLIENT", f"ADDR={addr} NAME={name} HELO={name}")
@@ -407,3 +409,24 @@ def test_uninstall_gives_the_host_back(host):
     assert not (host.target.units_dir / MILTER).exists()
     # Postfix was reloaded: the backscatter now passes (only OpenDKIM is asked), nothing 4xx.
     assert deliver(host, samples.forged_dsn(43))[0] == 250
+
+
+# -- a unix socket in Postfix's queue directory, smtpd chrooted ----------------------------------
+def test_unix_socket_with_a_chrooted_smtpd(tmp_path, monkeypatch):
+    """The Debian layout: smtpd chrooted in the queue directory, the milter's socket inside it.
+    The rendered smtpd_milters entry names the socket relative to the queue directory (the lab's
+    queue directory stands in for /var/spool/postfix), which a chrooted smtpd resolves."""
+    _need_engines()
+    from bouncegen.renderer import render
+    inv_path = tmp_path / "site.toml"
+    inv_path.write_text(HOST_INVENTORY)
+    lab = PostfixLab(inventory.load(inv_path), milter_unix_socket=True, chroot_smtpd=True)
+    monkeypatch.setattr(render, "POSTFIX_QUEUE_DIR", str(lab.spool))
+    with lab:
+        main = (lab.conf / "main.cf").read_text()
+        assert "smtpd_milters = { unix:bouncegen/milter.sock, default_action=tempfail" in main
+        assert "127.0.0.1:%d inet n - y - " % lab.port in (lab.conf / "master.cf").read_text()
+        assert health.check(lab.milter_conf).startswith("OK: ")
+        code, text = deliver(lab, samples.forged_dsn(51))
+        assert code == 550 and b"backscatter" in text.lower(), (code, text, lab.maillog()[-1500:])
+        assert deliver(lab, samples.ordinary(51), "grace@foreign.test")[0] == 250

@@ -40,7 +40,7 @@ QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 # Only the services a receiving MX needs; no smtp/lmtp client, so nothing can be sent out.
 MASTER_CF = """\
 # bouncegen lab: smtpd on loopback only; no service that delivers off this machine
-127.0.0.1:{port} inet n - n - {procs} smtpd
+127.0.0.1:{port} inet n - {chroot} - {procs} smtpd
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
 rewrite   unix - - n - - trivial-rewrite
@@ -116,11 +116,15 @@ class PostfixLab:
 
     def __init__(self, inv: Inventory, *, smtpd_processes: int = 100, spamd_children: int = 2,
                  extra_params: dict[str, str] | None = None, workdir: Path | None = None,
-                 bouncegen: bool = True, config_subdir: str = "etc"):
+                 bouncegen: bool = True, config_subdir: str = "etc", milter_unix_socket: bool = False,
+                 chroot_smtpd: bool = False):
         """bouncegen=False: a host as it is before `bouncegen install` (spamd runs, but neither
         bouncegen's main.cf lines nor its milter), its config in TMP/CONFIG_SUBDIR."""
         self.inv = inv
         self.bouncegen = bouncegen
+        # The milter on a unix socket in the queue directory, smtpd chrooted there (Debian's way).
+        self.milter_unix_socket = milter_unix_socket
+        self.chroot_smtpd = chroot_smtpd
         self.config_subdir = config_subdir
         self.smtpd_processes = smtpd_processes
         self.spamd_children = spamd_children
@@ -153,6 +157,12 @@ class PostfixLab:
     def milter_conf(self) -> Path:
         return self.rendered / "milter" / "bouncegen-milter.conf"
 
+    @property
+    def milter_address(self) -> str:
+        if self.milter_unix_socket:
+            return f"unix:{self.spool}/bouncegen/milter.sock"
+        return f"inet:127.0.0.1:{self.milter_port}"
+
     def maillog(self) -> str:
         try:
             return (self.tmp / "maillog").read_text(errors="replace")
@@ -168,7 +178,7 @@ class PostfixLab:
     # -- life cycle ----------------------------------------------------------------------------
     def _render(self, spamd_port: int) -> None:
         inv = dataclasses.replace(self.inv, milter=dataclasses.replace(
-            self.inv.milter, socket=f"inet:127.0.0.1:{self.milter_port}", spamd=f"127.0.0.1:{spamd_port}"))
+            self.inv.milter, socket=self.milter_address, spamd=f"127.0.0.1:{spamd_port}"))
         files = render.render_files(inv)
         if self.rendered.exists():
             shutil.rmtree(self.rendered)
@@ -214,7 +224,8 @@ class PostfixLab:
         (self.conf / "vmailbox").write_text("".join(lines))
         self.vmailbox = self.conf / "vmailbox"
         self.port = free_port()
-        (self.conf / "master.cf").write_text(MASTER_CF.format(port=self.port, procs=self.smtpd_processes))
+        (self.conf / "master.cf").write_text(MASTER_CF.format(port=self.port, procs=self.smtpd_processes,
+                                                                    chroot="y" if self.chroot_smtpd else "n"))
         params = _lab_params(self.tmp, self.inv, mail_owner, vuid, vgid) | self.extra_params
         params["virtual_mailbox_maps"] = f"texthash:{self.conf / 'vmailbox'}"
         engines.run([self.postconf, "-c", str(self.conf), "-e"] + [f"{k}={v}" for k, v in params.items()], timeout=30)
@@ -250,17 +261,31 @@ class PostfixLab:
         raise EngineError(f"postfix: smtpd did not answer on 127.0.0.1:{self.port}\n{self.maillog()[-2000:]}")
 
     def start_milter(self) -> None:
+        umask = 0o022
+        if self.milter_unix_socket:
+            # As the unit does it: the socket's directory group postfix and setgid, the socket
+            # mode 0770, so that Postfix (smtpd as user postfix) connects.
+            sock_dir = self.spool / "bouncegen"
+            sock_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.spool, 0o755)
+            shutil.chown(sock_dir, "root", "postfix")
+            os.chmod(sock_dir, 0o2750)
+            umask = 0o007
         log = open(self.tmp / "milter.log", "ab")
         self.milter_proc = subprocess.Popen(
             [sys.executable, "-m", "bouncegen", "milter", "--config", str(self.milter_conf), "--log", "stderr"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, umask=umask)
         log.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.milter_proc.poll() is not None:
                 raise EngineError(f"bouncegen milter exited: {self.milter_log()[-2000:]}")
             try:
-                socket.create_connection(("127.0.0.1", self.milter_port), timeout=1).close()
+                if self.milter_unix_socket:
+                    with socket.socket(socket.AF_UNIX) as s:
+                        s.connect(self.milter_address[5:])
+                else:
+                    socket.create_connection(("127.0.0.1", self.milter_port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.05)

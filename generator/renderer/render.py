@@ -34,6 +34,8 @@ class Output:
     when: Callable[[Inventory], bool] = lambda inv: True
 
 
+POSTFIX_QUEUE_DIR = "/var/spool/postfix"  # Debian's and upstream's queue_directory
+
 # The output contract (DESIGN.md, "Interfaces"): one template per file, in this order.
 OUTPUTS = (
     Output("spamassassin/72_bouncegen.cf", "spamassassin/72_bouncegen.cf.j2"),
@@ -84,6 +86,11 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         # Clients the milter never checks: our relays' addresses and [milter] exempt_networks.
         "exempt_networks": sorted(set(inv.relay_networks) | set(inv.milter.exempt_networks),
                                   key=lambda n: (n.version, n.network_address, n.prefixlen)),
+        # The milter's address as Postfix names it: a unix socket in Postfix's queue directory
+        # (/var/spool/postfix/, where a chrooted smtpd can reach it) relative to that directory.
+        "milter_postfix_address": (f"unix:{inv.milter.socket[len(POSTFIX_QUEUE_DIR) + 6:]}"
+                                   if inv.milter.socket.startswith(f"unix:{POSTFIX_QUEUE_DIR}/")
+                                   else inv.milter.socket),
         # A unix-socket milter writes its socket's directory (ReadWritePaths= in the unit).
         "milter_socket_dir": (str(Path(inv.milter.socket[5:]).parent)
                               if inv.milter.socket.startswith("unix:") else ""),
