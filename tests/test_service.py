@@ -68,12 +68,16 @@ InternalHosts           127.0.0.1
 
 def _need_engines():
     need("postfix", "postconf", "postmap", "spamd", "spamc", "opendkim", "opendkim-genkey", "sendmail")
+    missing = []
     try:
         import Milter  # noqa: F401
     except ImportError:
-        pytest.fail("pymilter missing") if os.environ.get("CI") else pytest.skip("pymilter missing")
+        missing.append("pymilter")
     if os.geteuid() != 0:
-        pytest.skip("a Postfix master runs as root")
+        missing.append("root (a Postfix master runs as root)")
+    if missing:
+        msg = "service tests need: " + ", ".join(missing)
+        pytest.fail(msg) if os.environ.get("CI") else pytest.skip(msg)
 
 
 class OpenDKIM:

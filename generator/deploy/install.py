@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import BouncegenError, EngineError, LintError, UsageError
+from ..milter.health import CheckError
 from . import files, maincf, services as svc
 from .files import Backup, _atomic_copy, _read, _udiff  # noqa: F401 (re-exported for callers)
 from .layout import (DEFAULT_POSTFIX_DIR, DEFAULT_SA_DIR, HOST_STATE, MAPS_SUBDIR, STATE_FILE,  # noqa: F401
@@ -154,7 +155,7 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
                 _restore_services(services, units, was_active, say)
             if left:
                 raise LintError([str(exc)] + left + [f"backup kept in {backup.dir}"]) from exc
-            if isinstance(exc, BouncegenError) and type(exc).__name__ == "CheckError":
+            if isinstance(exc, CheckError):
                 hint = services.log_hint(units[-1]) if units else ""
                 raise LintError(f"the milter did not come up, Postfix was not wired to it, previous files "
                                 f"restored: {exc.problems[0]}" + (f" (see {hint})" if hint else "")) from None
