@@ -235,3 +235,13 @@ def test_log_line_format_and_syslog_facility(tmp_path):
     assert second == (f"<20>bouncegen-milter[{os.getpid()}]: 4ZfK2L3xQmz9w: client=unknown[203.0.113.8], "
                       "verdict=tempfail, reason=spamd at 127.0.0.1:783: Connection refused, ms=0\x00")
     assert logging.getLogger("bouncegen.milter").propagate is False
+
+
+def test_syslog_without_a_syslog_socket_falls_back_to_stderr(tmp_path, capsys):
+    from bouncegen.milter import log
+    logger = log.setup("syslog", str(tmp_path / "no-such-socket"))
+    logger.info("4ZfK2L3xQmz9v: client=unknown[203.0.113.8], verdict=accept, reason=auth, ms=0")
+    err = capsys.readouterr().err.splitlines()
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+    assert err[0] == f"warning: {tmp_path / 'no-such-socket'}: no syslog socket; logging to stderr"

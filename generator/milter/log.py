@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import stat
 import sys
 
 IDENT = "bouncegen-milter"
@@ -40,11 +41,22 @@ class _StderrFormatter(logging.Formatter):
         return msg
 
 
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def setup(where: str = "syslog", address: str = "/dev/log") -> logging.Logger:
     """Send the milter's lines to syslog (facility mail, at ADDRESS) or to stderr."""
     for h in list(logger.handlers):
         logger.removeHandler(h)
         h.close()
+    if where == "syslog" and not _is_socket(address):
+        # No syslog daemon here (a container, a chroot): stderr, and say so once.
+        where = "stderr"
+        print(f"warning: {address}: no syslog socket; logging to stderr", file=sys.stderr, flush=True)
     if where == "syslog":
         handler: logging.Handler = logging.handlers.SysLogHandler(
             address=address, facility=logging.handlers.SysLogHandler.LOG_MAIL)

@@ -23,6 +23,7 @@ import ipaddress
 import time
 from email.utils import formatdate
 
+from . import log
 from .log import decision, logger
 from .settings import Settings, verdict
 from .spamc import SpamdError, spamd_symbols
@@ -47,6 +48,8 @@ def run(settings: Settings) -> int:
     import Milter  # pymilter; imported here so that rendering never needs it
 
     cfg = settings
+    if not logger.handlers:  # called without `bouncegen milter --log`: stderr
+        log.setup("stderr")
 
     class BouncegenMilter(Milter.Base):
         def __init__(self):
