@@ -496,3 +496,31 @@ def test_live_install_without_systemd_is_refused(capsys):
     status, out, err = run(capsys, "install", str(EXAMPLE))
     assert status == 2 and out == ""
     assert err.startswith("error: systemd is not running on this host") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("host_value,want", [
+    ("", OUR_ENTRY),
+    ("inet:127.0.0.1:8891", f"inet:127.0.0.1:8891, {OUR_ENTRY}"),
+    # Two host milters, one with settings of its own, separated by a space: order and braces kept.
+    ("inet:127.0.0.1:8891 { unix:opendmarc/opendmarc.sock, default_action=accept }",
+     f"inet:127.0.0.1:8891, {{ unix:opendmarc/opendmarc.sock, default_action=accept }}, {OUR_ENTRY}"),
+    # Ours already there, with older settings: replaced where the host's list ends, not doubled.
+    ("{ inet:127.0.0.1:8897, default_action=accept }, inet:127.0.0.1:8891",
+     f"inet:127.0.0.1:8891, {OUR_ENTRY}"),
+])
+def test_smtpd_milters_merge_and_unmerge(host_value, want):
+    from bouncegen.deploy import maincf
+    current = {"smtpd_milters": host_value} if host_value else {}
+    previous = {"smtpd_milters": OUR_ENTRY}
+    sets, removes, conflicts, notes, host = maincf.merge([("smtpd_milters", OUR_ENTRY)], current, previous, {},
+                                                         Path("main.cf"), replace_params=False)
+    assert (sets, removes, conflicts) == ([("smtpd_milters", want)], [], [])
+    again = maincf.merge([("smtpd_milters", OUR_ENTRY)], {"smtpd_milters": want}, previous, host,
+                         Path("main.cf"), replace_params=False)
+    assert again[0] == [], "idempotent"
+    sets, removes, _ = maincf.unmerge(previous, {"smtpd_milters": want}, host, Path("main.cf"))
+    theirs = maincf.without_ours(want, [OUR_ENTRY])
+    if theirs:
+        assert (sets, removes) == ([("smtpd_milters", ", ".join(theirs))], [])
+    else:
+        assert (sets, removes) == ([], ["smtpd_milters"])

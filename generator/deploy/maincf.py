@@ -116,8 +116,8 @@ def merge(params: list[tuple[str, str]], current: dict[str, str], previous: dict
         if name in SHARED_LISTS:
             ours = milter_entries(value)
             theirs = without_ours(current.get(name, ""), ours + milter_entries(previous.get(name, "")))
-            if name not in host:
-                host[name] = current.get(name)
+            if name not in host:  # the host's own list, without any entry of ours
+                host[name] = ", ".join(theirs) if theirs else None
             merged = ", ".join(theirs + ours)
             if current.get(name) != merged:
                 sets.append((name, merged))
