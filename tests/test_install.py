@@ -14,7 +14,7 @@ import pytest
 from support import need
 
 from bouncegen import cli, engines
-from bouncegen.deploy import install
+from bouncegen.deploy import files, install
 from bouncegen.renderer import render
 from bouncegen.renderer.inventory import load
 
@@ -91,7 +91,9 @@ def test_install_twice_second_run_changes_nothing(root, capsys):
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
     assert status == 0, err
     assert "validated: spamassassin --lint, postconf -n, postfix check, postmap" in out
-    assert "installed: 9 files changed" in out  # .cf .pre .pm, 3 maps + .db, bouncegen/main.cf, main.cf
+    # .cf .pre .pm, 3 maps + .db, bouncegen/{main.cf,host-params.json}, main.cf, the milter's
+    # settings and unit
+    assert "installed: 12 files changed" in out
     assert "warning:" not in out
     assert "postfix -c" in out and "reload" in out  # the reload commands are printed
 
@@ -138,7 +140,7 @@ def test_broken_ruleset_is_refused_and_previous_files_stay(root, tmp_path, capsy
 def test_failure_while_writing_rolls_back(root, tmp_path, capsys, monkeypatch):
     """A write that fails half-way (disk full, say) leaves the previous files in place."""
     before = snapshot(root)
-    real_copy = install._atomic_copy
+    real_copy = files._atomic_copy
     failed = []
 
     def copy_then_fail_on_main_cf(src: Path, dest: Path) -> None:
@@ -147,7 +149,7 @@ def test_failure_while_writing_rolls_back(root, tmp_path, capsys, monkeypatch):
             raise OSError(28, "No space left on device")
         real_copy(src, dest)
 
-    monkeypatch.setattr(install, "_atomic_copy", copy_then_fail_on_main_cf)
+    monkeypatch.setattr(files, "_atomic_copy", copy_then_fail_on_main_cf)
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
     assert status == 1
     assert "rolled back" in err and "No space left on device" in err
@@ -415,3 +417,110 @@ def test_notes_that_mime_processing_off_silences_nested_header_checks(root, caps
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root), "--dry-run")
     assert status == 0, err
     assert "nested_header_checks = regexp:/etc/postfix/attachment_names: with disable_mime_input_processing" in out
+
+
+# ---- the host's own milters --------------------------------------------------------------------
+
+# A Debian host with OpenDKIM, as its README.Debian and most guides set it up.
+OPENDKIM_LINES = """\
+milter_default_action = accept
+milter_protocol = 6
+smtpd_milters = inet:127.0.0.1:8891
+non_smtpd_milters = $smtpd_milters
+"""
+OUR_ENTRY = ("{ inet:127.0.0.1:8897, default_action=tempfail, connect_timeout=10s, command_timeout=10s, "
+             "content_timeout=130s }")
+
+
+@pytest.mark.postfix
+@pytest.mark.spamassassin
+@pytest.mark.slow
+def test_host_milters_kept_and_uninstall_restores_every_line(root, capsys):
+    """No --replace-params: bouncegen's entry is added after OpenDKIM's, every other host line
+    stays byte for byte; a second install changes nothing; uninstall gives the host main.cf back
+    exactly and leaves no bouncegen file (staged: nothing is started)."""
+    main = root / "etc/postfix/main.cf"
+    host_main = admin_main_cf(root) + OPENDKIM_LINES
+    main.write_text(host_main)
+    site_files = snapshot(root)
+    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
+    assert status == 0, err
+    assert "non_smtpd_milters = $smtpd_milters: locally submitted mail also passes bouncegen's milter" in out
+    text = main.read_text()
+    assert f"smtpd_milters = inet:127.0.0.1:8891, {OUR_ENTRY}\n" in text
+    host_lines = [l for l in host_main.splitlines() if not l.startswith("smtpd_milters")]
+    assert all(l in text.splitlines() for l in host_lines)
+    added = [l.split(" = ")[0] for l in text.splitlines() if l not in host_main.splitlines() and not l.startswith("#") and l]
+    assert not [n for n in added if n.startswith("milter_") or n == "non_smtpd_milters"], added
+    unit = root / "etc/systemd/system/bouncegen-milter.service"
+    assert unit.is_file() and (root / "etc/bouncegen/bouncegen-milter.conf").is_file()
+    assert "units staged in" in out and "systemctl enable --now bouncegen-milter.service" in out
+
+    assert run(capsys, "install", str(EXAMPLE), "--root", str(root))[1].startswith("nothing to change")
+
+    status, out, err = run(capsys, "uninstall", "--root", str(root))
+    assert status == 0, err
+    assert main.read_text() == host_main
+    assert snapshot(root).keys() == site_files.keys(), "every bouncegen file is gone, the site's stay"
+    assert not (root / "etc/bouncegen").exists() and not (root / "etc/postfix/bouncegen").exists()
+    assert run(capsys, "uninstall", "--root", str(root))[1].startswith("nothing to remove")
+
+
+@pytest.mark.postfix
+@pytest.mark.spamassassin
+@pytest.mark.slow
+def test_global_milter_lines_of_an_earlier_install_are_taken_back(root, tmp_path, capsys):
+    """bouncegen < 0.2 set milter_default_action = tempfail and an empty non_smtpd_milters for
+    the whole host: the next install puts the host's values back (or removes ours)."""
+    main = root / "etc/postfix/main.cf"
+    main.write_text(admin_main_cf(root) + "smtpd_milters = inet:127.0.0.1:8891\n")
+    old = tmp_path / "old"
+    render.write_tree(render.render_files(load(EXAMPLE)), old)
+    cf = old / "postfix/main.cf"
+    cf.write_text(cf.read_text() + "milter_default_action = tempfail\nnon_smtpd_milters =\n")
+    assert run(capsys, "install", str(old), "--root", str(root))[0] == 0
+    assert "milter_default_action = tempfail\n" in main.read_text()
+    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
+    assert status == 0, err
+    text = main.read_text()
+    assert "milter_default_action" not in text and "non_smtpd_milters" not in text
+    assert f"smtpd_milters = inet:127.0.0.1:8891, {OUR_ENTRY}\n" in text
+
+
+def test_live_install_without_systemd_is_refused(capsys):
+    """On this host (--root /) install starts the services with systemctl; without systemd as
+    PID 1 it refuses before reading anything (exit 2, one line), and writes nothing."""
+    from bouncegen.deploy import services
+    if services.systemd_running():
+        pytest.skip("systemd runs here: this test must never install on a real host")
+    status, out, err = run(capsys, "install", str(EXAMPLE))
+    assert status == 2 and out == ""
+    assert err.startswith("error: systemd is not running on this host") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("host_value,want", [
+    ("", OUR_ENTRY),
+    ("inet:127.0.0.1:8891", f"inet:127.0.0.1:8891, {OUR_ENTRY}"),
+    # Two host milters, one with settings of its own, separated by a space: order and braces kept.
+    ("inet:127.0.0.1:8891 { unix:opendmarc/opendmarc.sock, default_action=accept }",
+     f"inet:127.0.0.1:8891, {{ unix:opendmarc/opendmarc.sock, default_action=accept }}, {OUR_ENTRY}"),
+    # Ours already there, with older settings: replaced where the host's list ends, not doubled.
+    ("{ inet:127.0.0.1:8897, default_action=accept }, inet:127.0.0.1:8891",
+     f"inet:127.0.0.1:8891, {OUR_ENTRY}"),
+])
+def test_smtpd_milters_merge_and_unmerge(host_value, want):
+    from bouncegen.deploy import maincf
+    current = {"smtpd_milters": host_value} if host_value else {}
+    previous = {"smtpd_milters": OUR_ENTRY}
+    sets, removes, conflicts, notes, host = maincf.merge([("smtpd_milters", OUR_ENTRY)], current, previous, {},
+                                                         Path("main.cf"), replace_params=False)
+    assert (sets, removes, conflicts) == ([("smtpd_milters", want)], [], [])
+    again = maincf.merge([("smtpd_milters", OUR_ENTRY)], {"smtpd_milters": want}, previous, host,
+                         Path("main.cf"), replace_params=False)
+    assert again[0] == [], "idempotent"
+    sets, removes, _ = maincf.unmerge(previous, {"smtpd_milters": want}, host, Path("main.cf"))
+    theirs = maincf.without_ours(want, [OUR_ENTRY])
+    if theirs:
+        assert (sets, removes) == ([("smtpd_milters", ", ".join(theirs))], [])
+    else:
+        assert (sets, removes) == ([], ["smtpd_milters"])

@@ -3,6 +3,15 @@ against the real spamd. The SMTP dialogues through Postfix are in test_smtp.py."
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
 import pytest
 
 from bouncegen import cli, engines, milter
@@ -35,7 +44,7 @@ def settings(tmp_path, scores="block") -> milter.Settings:
 
 def test_settings_rendered_from_the_inventory(tmp_path):
     s = settings(tmp_path)
-    assert s.socket == "inet:127.0.0.1:8893" and (s.spamd_host, s.spamd_port) == ("127.0.0.1", 783)
+    assert s.socket == "inet:127.0.0.1:8897" and (s.spamd_host, s.spamd_port) == ("127.0.0.1", 783)
     assert s.threshold == 5.0 and s.scores["BG_BOUNCE"] >= 5.0
     assert all(name.startswith("BG_") for name in s.scores)
     assert "backscatter" in s.reject_text and "%" not in s.reject_text
@@ -98,3 +107,141 @@ def test_spamd_client_against_the_real_spamd(tmp_path):
         milter.spamd_symbols(samples.forged_dsn(), "127.0.0.1", d.port, 5)
     with pytest.raises(milter.SpamdError):
         milter.spamd_symbols(samples.forged_dsn(), "127.0.0.1", free_port(), 5)
+
+
+# -- --check, the log format -------------------------------------------------------------------
+def _conf(tmp_path, milter_port: int, spamd_port: int):
+    """The rendered settings with the milter and spamd on the given loopback ports."""
+    inv_path = tmp_path / "site.toml"
+    inv_path.write_text(SITE.format(scores="block") + f'socket = "inet:127.0.0.1:{milter_port}"\n'
+                        f'spamd = "127.0.0.1:{spamd_port}"\n')
+    render.write_tree(render.render_files(inventory.load(inv_path)), tmp_path / "out")
+    return tmp_path / "out"
+
+
+def _need_pymilter():
+    try:
+        import Milter  # noqa: F401
+    except ImportError:
+        pytest.fail("pymilter missing") if os.environ.get("CI") else pytest.skip("pymilter missing")
+
+
+def _start_milter(conf, *extra):
+    import sys
+    return subprocess.Popen([sys.executable, "-m", "bouncegen", "milter", "--config", str(conf), *extra],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _stop(proc):
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=15)[0].decode()
+    except Exception:
+        proc.kill()
+        return proc.communicate()[0].decode()
+
+
+def test_check_names_what_failed(tmp_path, capsys):
+    """One line each: the settings, spamd unreachable, nothing on the milter socket; exit != 0."""
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[milter]\n")
+    assert cli.main(["milter", "--config", str(bad), "--check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {bad}: not a bouncegen milter settings file"), err
+    out = _conf(tmp_path, free_port(), free_port())
+    assert cli.main(["milter", "--config", str(out / "milter/bouncegen-milter.conf"), "--check", "--timeout", "2"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: spamd at 127.0.0.1:") and "refused" in err[0], err
+
+
+@pytest.mark.spamassassin
+def test_check_passes_with_spamd_and_the_milter_and_fails_on_a_wrong_listener(tmp_path, capsys):
+    """--check against the real spamd and the real milter (a libmilter handshake on its socket);
+    then against a socket where something that is not a milter listens."""
+    if not engines.which("spamd"):
+        pytest.fail("spamd missing") if os.environ.get("CI") else pytest.skip("spamd missing")
+    _need_pymilter()
+    import time
+    port = free_port()
+    with Spamd(_conf(tmp_path, port, 1) / "spamassassin") as d:
+        conf = _conf(tmp_path, port, d.port) / "milter/bouncegen-milter.conf"
+        assert cli.main(["milter", "--config", str(conf), "--check", "--timeout", "2"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: milter at inet:127.0.0.1:{port}: ") and "\n" not in err, err
+        proc = _start_milter(conf, "--log", "stderr")
+        try:
+            from bouncegen.milter import health
+            line = health.wait_ready(conf, 20, alive=lambda: proc.poll() is None)
+            assert cli.main(["milter", "--config", str(conf), "--check"]) == 0
+            out = capsys.readouterr().out.splitlines()
+            assert len(out) == 1 and out[0].startswith(f"OK: {conf}: spamd 127.0.0.1:{d.port} answers PING, "
+                                                       f"milter inet:127.0.0.1:{port} negotiated"), out
+            assert line.startswith("OK: ")
+        finally:
+            log = _stop(proc)
+        assert f"starting: listening on inet:127.0.0.1:{port}" in log
+        # Something else on the port (an HTTP server, say): the handshake fails.
+        with socket.socket() as srv:
+            srv.bind(("127.0.0.1", port))
+            srv.listen()
+            srv.settimeout(5)
+
+            def answer():
+                with contextlib.suppress(OSError):
+                    c, _ = srv.accept()
+                    c.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+                    time.sleep(0.5)
+                    c.close()
+            t = threading.Thread(target=answer)
+            t.start()
+            assert cli.main(["milter", "--config", str(conf), "--check", "--timeout", "2"]) == 1
+            t.join()
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: milter at inet:127.0.0.1:{port}: not a milter packet"), err
+
+
+def test_port_taken_exits_1_with_one_line(tmp_path):
+    _need_pymilter()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _start_milter(_conf(tmp_path, port, 783) / "milter/bouncegen-milter.conf", "--log", "stderr")
+        out = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 1, out
+    assert f"error: cannot serve inet:127.0.0.1:{port}" in out
+
+
+def test_log_line_format_and_syslog_facility(tmp_path):
+    """The decision line as it reaches syslog: facility mail (2), info (6) -> <22>, warning -> <20>;
+    tag bouncegen-milter[PID]; the queue ID first."""
+    import os
+    from bouncegen.milter import log
+    path = str(tmp_path / "log.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(path)
+        logger = log.setup("syslog", path)
+        logger.info(log.decision("4ZfK2L3xQmz9v", ("mx.foreign.test", "203.0.113.7"), "reject", points=5.0,
+                                 rules=["BG_BOUNCE"], ms=212.4, tests=("BG_BOUNCE", "BG_DSN_REPORT")))
+        logger.warning(log.decision("4ZfK2L3xQmz9w", ("unknown", "203.0.113.8"), "tempfail",
+                                    reason="spamd at 127.0.0.1:783: Connection refused", ms=0.4))
+        s.settimeout(5)
+        first, second = s.recv(4096).decode(), s.recv(4096).decode()
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+    assert first == (f"<22>bouncegen-milter[{os.getpid()}]: 4ZfK2L3xQmz9v: client=mx.foreign.test[203.0.113.7], "
+                     "verdict=reject, points=5.0, rules=BG_BOUNCE, ms=212, tests=BG_BOUNCE,BG_DSN_REPORT\x00")
+    assert second == (f"<20>bouncegen-milter[{os.getpid()}]: 4ZfK2L3xQmz9w: client=unknown[203.0.113.8], "
+                      "verdict=tempfail, reason=spamd at 127.0.0.1:783: Connection refused, ms=0\x00")
+    assert logging.getLogger("bouncegen.milter").propagate is False
+
+
+def test_syslog_without_a_syslog_socket_falls_back_to_stderr(tmp_path, capsys):
+    from bouncegen.milter import log
+    logger = log.setup("syslog", str(tmp_path / "no-such-socket"))
+    logger.info("4ZfK2L3xQmz9v: client=unknown[203.0.113.8], verdict=accept, reason=auth, ms=0")
+    err = capsys.readouterr().err.splitlines()
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+    assert err[0] == f"warning: {tmp_path / 'no-such-socket'}: no syslog socket; logging to stderr"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -247,3 +249,66 @@ def test_forwarded_dsn_passes_but_the_dsn_itself_is_refused(rendered, tables):
     assert t.rejects(forwarded) == []
     inner = forwarded.split(b"Content-Type: message/rfc822\n\n", 1)[1].rsplit(b"\n--outer--", 1)[0]
     assert any("Delivery status notification refused" in h for h in t.rejects(inner))
+
+
+# -- the systemd unit ---------------------------------------------------------------------------
+def test_milter_unit_passes_systemd_analyze_verify(write_inventory, rendered, tmp_path):
+    """The rendered unit, checked by systemd itself. The container has no systemd as PID 1, so
+    the unit is verified as a file in a directory of its own (systemd-analyze verify loads units
+    from the directory the named file is in): with ExecStart pointing at this bouncegen (verify
+    insists that the command exists) and a stand-in bouncegen-spamd.service for Requires= (that
+    unit is rendered beside it when the spamd profile is there)."""
+    need("systemd-analyze")
+    exe = shutil.which("bouncegen") or str(Path(sys.executable).parent / "bouncegen")
+    inv = write_inventory('[site]\ndomains = ["example.org"]\n[[relay]]\nhost = "smtp.example.org"\n'
+                          f'[milter]\nbouncegen = "{exe}"\n')
+    unit = (rendered(inv) / "systemd/bouncegen-milter.service").read_text()
+    for line in ("Type=simple", "User=bouncegen", "Restart=always", "Before=postfix.service",
+                 "Requires=bouncegen-spamd.service", "SyslogIdentifier=bouncegen-milter",
+                 f"ExecStart={exe} milter --config /etc/bouncegen/bouncegen-milter.conf --log syslog"):
+        assert f"\n{line}\n" in unit, line
+    d = tmp_path / "units"
+    d.mkdir()
+    (d / "bouncegen-milter.service").write_text(unit)
+    (d / "bouncegen-spamd.service").write_text("[Unit]\nDescription=stand-in\n[Service]\nExecStart=/bin/true\n")
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(d / "bouncegen-milter.service")],
+                          capture_output=True, text=True, cwd=d, env=os.environ | {"SYSTEMD_LOG_LEVEL": "notice"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_milter_unit_never_runs_as_root_or_postfix(rendered):
+    unit = (rendered(EXAMPLE) / "systemd/bouncegen-milter.service").read_text()
+    users = [line for line in unit.splitlines() if line.startswith(("User=", "Group="))]
+    assert users == ["User=bouncegen", "Group=bouncegen"]
+
+
+def test_main_cf_sets_no_global_milter_parameter(rendered):
+    lines = [line for line in (rendered(EXAMPLE) / "postfix/main.cf").read_text().splitlines()
+             if line and not line.startswith("#")]
+    names = [line.split(" = ")[0] for line in lines]
+    assert not [n for n in names if n.startswith("milter_") or n == "non_smtpd_milters"], names
+    assert ("smtpd_milters = { inet:127.0.0.1:8897, default_action=tempfail, connect_timeout=10s, "
+            "command_timeout=10s, content_timeout=130s }") in lines
+
+
+@pytest.mark.parametrize("value", ["bouncegen", "/usr/bin/bounce gen", "/usr/bin/$x", "/usr/../bin/x", 7])
+def test_bad_milter_executable(write_inventory, value, capsys, tmp_path):
+    v = f'"{value}"' if isinstance(value, str) else value
+    inv = write_inventory(f'[site]\ndomains = ["example.org"]\n[[relay]]\nhost = "s.example.org"\n[milter]\nbouncegen = {v}\n')
+    assert cli.main(["render", str(inv), "-o", str(tmp_path / "out"), "--no-lint"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{inv}: milter.bouncegen" in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unix_socket_in_the_queue_directory(write_inventory, rendered):
+    """A unix socket under /var/spool/postfix is named relative to the queue directory in main.cf
+    (chrooted smtpd and unchrooted cleanup both resolve it); the unit makes its directory."""
+    inv = write_inventory('[site]\ndomains = ["example.org"]\n[[relay]]\nhost = "s.example.org"\n'
+                          '[milter]\nsocket = "unix:/var/spool/postfix/bouncegen/milter.sock"\n')
+    out = rendered(inv)
+    assert "smtpd_milters = { unix:bouncegen/milter.sock, default_action=tempfail" in (out / "postfix/main.cf").read_text()
+    unit = (out / "systemd/bouncegen-milter.service").read_text()
+    assert "\nExecStartPre=+/usr/bin/install -d -o bouncegen -g postfix -m 2750 /var/spool/postfix/bouncegen\n" in unit
+    assert "\nUMask=0007\n" in unit and "\nReadWritePaths=/var/spool/postfix/bouncegen\n" in unit
+    assert 'socket = "unix:/var/spool/postfix/bouncegen/milter.sock"' in (out / "milter/bouncegen-milter.conf").read_text()

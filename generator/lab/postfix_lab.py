@@ -41,7 +41,7 @@ QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 # tests); no smtp/lmtp client, so nothing can be sent out.
 MASTER_CF = """\
 # bouncegen lab: smtpd on loopback only; no service that delivers off this machine
-127.0.0.1:{port} inet n - n - {procs} smtpd
+127.0.0.1:{port} inet n - {chroot} - {procs} smtpd
 cleanup   unix n - n - 0 cleanup
 pickup    unix n - n 60 1 pickup
 qmgr      unix n - n 300 1 qmgr
@@ -54,6 +54,7 @@ flush     unix n - n 1000? 0 flush
 proxymap  unix - - n - - proxymap
 showq     unix n - n - - showq
 error     unix - - n - - error
+pickup    unix n - n 60 1 pickup
 retry     unix - - n - - error
 discard   unix - - n - - discard
 virtual   unix - n n - - virtual
@@ -116,8 +117,17 @@ class PostfixLab:
     """``with PostfixLab(inv) as lab: lab.smtp()...``; spamd + milter + Postfix, all private."""
 
     def __init__(self, inv: Inventory, *, smtpd_processes: int = 100, spamd_children: int = 2,
-                 extra_params: dict[str, str] | None = None, workdir: Path | None = None):
+                 extra_params: dict[str, str] | None = None, workdir: Path | None = None,
+                 bouncegen: bool = True, config_subdir: str = "etc", milter_unix_socket: bool = False,
+                 chroot_smtpd: bool = False):
+        """bouncegen=False: a host as it is before `bouncegen install` (spamd runs, but neither
+        bouncegen's main.cf lines nor its milter), its config in TMP/CONFIG_SUBDIR."""
         self.inv = inv
+        self.bouncegen = bouncegen
+        # The milter on a unix socket in the queue directory, smtpd chrooted there (Debian's way).
+        self.milter_unix_socket = milter_unix_socket
+        self.chroot_smtpd = chroot_smtpd
+        self.config_subdir = config_subdir
         self.smtpd_processes = smtpd_processes
         self.spamd_children = spamd_children
         self.extra_params = dict(extra_params or {})
@@ -136,7 +146,7 @@ class PostfixLab:
     # -- paths ---------------------------------------------------------------------------------
     @property
     def conf(self) -> Path:
-        return self.tmp / "etc"
+        return self.tmp / self.config_subdir
 
     @property
     def spool(self) -> Path:
@@ -149,6 +159,12 @@ class PostfixLab:
     @property
     def milter_conf(self) -> Path:
         return self.rendered / "milter" / "bouncegen-milter.conf"
+
+    @property
+    def milter_address(self) -> str:
+        if self.milter_unix_socket:
+            return f"unix:{self.spool}/bouncegen/milter.sock"
+        return f"inet:127.0.0.1:{self.milter_port}"
 
     def maillog(self) -> str:
         try:
@@ -165,7 +181,7 @@ class PostfixLab:
     # -- life cycle ----------------------------------------------------------------------------
     def _render(self, spamd_port: int) -> None:
         inv = dataclasses.replace(self.inv, milter=dataclasses.replace(
-            self.inv.milter, socket=f"inet:127.0.0.1:{self.milter_port}", spamd=f"127.0.0.1:{spamd_port}"))
+            self.inv.milter, socket=self.milter_address, spamd=f"127.0.0.1:{spamd_port}"))
         files = render.render_files(inv)
         if self.rendered.exists():
             shutil.rmtree(self.rendered)
@@ -186,7 +202,8 @@ class PostfixLab:
             self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children).start()
             self._render(spamd_port=self.spamd.port)
             self._configure(owner.pw_name, nobody.pw_uid, nobody.pw_gid)
-            self.start_milter()
+            if self.bouncegen:
+                self.start_milter()
             self._start_postfix()
         except BaseException:
             self.stop()
@@ -194,7 +211,11 @@ class PostfixLab:
         return self
 
     def _configure(self, mail_owner: str, vuid: int, vgid: int) -> None:
-        engines.postfix_config_dir(self.conf, self.rendered / "postfix")
+        if self.bouncegen:
+            engines.postfix_config_dir(self.conf, self.rendered / "postfix")
+        else:
+            self.conf.mkdir(parents=True, exist_ok=True)
+            (self.conf / "main.cf").write_text("")
         for d in ("data", "mail"):
             (self.tmp / d).mkdir(exist_ok=True)
         shutil.chown(self.tmp / "mail", vuid, vgid)
@@ -204,10 +225,15 @@ class PostfixLab:
             for user in USERS + ("postmaster",):
                 lines.append(f"{user}@{dom} {dom}/{user}/\n")
         (self.conf / "vmailbox").write_text("".join(lines))
+        self.vmailbox = self.conf / "vmailbox"
         self.port = free_port()
-        (self.conf / "master.cf").write_text(MASTER_CF.format(port=self.port, procs=self.smtpd_processes))
+        (self.conf / "master.cf").write_text(MASTER_CF.format(port=self.port, procs=self.smtpd_processes,
+                                                                    chroot="y" if self.chroot_smtpd else "n"))
         params = _lab_params(self.tmp, self.inv, mail_owner, vuid, vgid) | self.extra_params
+        params["virtual_mailbox_maps"] = f"texthash:{self.conf / 'vmailbox'}"
         engines.run([self.postconf, "-c", str(self.conf), "-e"] + [f"{k}={v}" for k, v in params.items()], timeout=30)
+        if not self.bouncegen:
+            return
         proc = engines.run([self.postmap, "-c", str(self.conf), f"hash:{self.conf / 'bouncegen' / 'null_sender'}"])
         if proc.returncode != 0:
             raise EngineError(f"postmap null_sender: {proc.stderr.strip()}")
@@ -238,17 +264,31 @@ class PostfixLab:
         raise EngineError(f"postfix: smtpd did not answer on 127.0.0.1:{self.port}\n{self.maillog()[-2000:]}")
 
     def start_milter(self) -> None:
+        umask = 0o022
+        if self.milter_unix_socket:
+            # As the unit does it: the socket's directory group postfix and setgid, the socket
+            # mode 0770, so that Postfix (smtpd as user postfix) connects.
+            sock_dir = self.spool / "bouncegen"
+            sock_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.spool, 0o755)
+            shutil.chown(sock_dir, "root", "postfix")
+            os.chmod(sock_dir, 0o2750)
+            umask = 0o007
         log = open(self.tmp / "milter.log", "ab")
         self.milter_proc = subprocess.Popen(
-            [sys.executable, "-m", "bouncegen", "milter", "--config", str(self.milter_conf)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            [sys.executable, "-m", "bouncegen", "milter", "--config", str(self.milter_conf), "--log", "stderr"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, umask=umask)
         log.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.milter_proc.poll() is not None:
                 raise EngineError(f"bouncegen milter exited: {self.milter_log()[-2000:]}")
             try:
-                socket.create_connection(("127.0.0.1", self.milter_port), timeout=1).close()
+                if self.milter_unix_socket:
+                    with socket.socket(socket.AF_UNIX) as s:
+                        s.connect(self.milter_address[5:])
+                else:
+                    socket.create_connection(("127.0.0.1", self.milter_port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -264,7 +304,7 @@ class PostfixLab:
         port = int(sock.rpartition(":")[2])
         log = open(self.tmp / "relay-milter.log", "ab")
         self.relay_proc = subprocess.Popen(
-            [sys.executable, "-m", "bouncegen", "milter", "--config", str(conf)],
+            [sys.executable, "-m", "bouncegen", "milter", "--config", str(conf), "--log", "stderr"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, umask=umask)
         log.close()
         deadline = time.monotonic() + 20

@@ -1,17 +1,14 @@
 """Logging of recurring failures at most once a minute (a store or ledger outage must not write a
-line per message into mail.log), and the milter's one log function."""
+line per message into mail.log), at warning level through the milter's logger (milter/log.py)."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
+from .log import logger
+
 LOG_EVERY = 60.0  # seconds between two log lines about the same kind of failure
-
-
-def log(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 class RateLog:
@@ -37,4 +34,5 @@ class RateLog:
         self.log(line + more)
 
 
-_default = log
+def _default(line: str) -> None:
+    logger.warning(line)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BouncegenError, UsageError
-from .ratelog import RateLog, log as _log
+from .log import logger
+from .ratelog import RateLog
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Recorder:
     """Records Message-IDs in the store; one store per thread (SQLite connections are per
     thread), reopened after a failure; never raises."""
 
-    def __init__(self, settings: RelaySettings, log=_log):
+    def __init__(self, settings: RelaySettings, log=logger.warning):
         self.settings = settings
         self.local = threading.local()
         self.failures = RateLog(log=log)
@@ -126,7 +127,7 @@ def run(settings: RelaySettings) -> int:
                 if keys.normalise(self.message_id) is None:
                     no_id(f"ledger: {qid}: no Message-ID at end of message: nothing to record")
                 elif recorder.record(self.message_id, qid):
-                    _log(f"ledger: {qid}: recorded message-id={self.message_id.strip()}")
+                    logger.info(f"{qid}: ledger: recorded message-id={self.message_id.strip()}")
             except Exception as exc:  # noqa: BLE001 - recording never stops mail
                 recorder.failures(f"ledger: eom: {exc!r}")
             finally:
@@ -147,9 +148,9 @@ def run(settings: RelaySettings) -> int:
         sock = f"inet:{port}@{host.strip('[]')}"
     from ..ledger.store import mask_url
 
-    _log(f"bouncegen milter (relay): listening on {settings.socket}, ledger {mask_url(settings.store)}")
+    logger.info(f"bouncegen milter (relay): listening on {settings.socket}, ledger {mask_url(settings.store)}")
     Milter.runmilter("bouncegen-relay", sock, timeout=60)
-    _log("bouncegen milter (relay): stopped")
+    logger.info("bouncegen milter (relay): stopped")
     return 0
 
 

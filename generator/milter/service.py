@@ -19,10 +19,12 @@ networks and from authenticated clients is accepted without asking spamd.
 
 from __future__ import annotations
 
-import sys
+import ipaddress
 import time
 from email.utils import formatdate
 
+from . import log
+from .log import decision, logger
 from .ratelog import RateLog
 from .settings import LEDGER_UNAVAIL, Settings, verdict
 from .spamc import SpamdError, spamd_symbols
@@ -30,8 +32,16 @@ from .spamc import SpamdError, spamd_symbols
 ENVELOPE_HEADER = b"X-Envelope-From"
 
 
-def _log(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def is_local(hostname: str, addr: str | None) -> bool:
+    """Mail that did not come over SMTP from outside: Postfix hands non-SMTP mail (sendmail(1),
+    pickup, its own notices; non_smtpd_milters, e.g. a host's "non_smtpd_milters =
+    $smtpd_milters") to a milter as a connection from localhost [127.0.0.1]; an SMTP client on
+    loopback whose name verifies as localhost is the same machine. Neither is ever judged."""
+    try:
+        loopback = addr is not None and ipaddress.ip_address(addr.split("%")[0]).is_loopback
+    except ValueError:
+        loopback = False
+    return loopback and (hostname or "").lower().rstrip(".") == "localhost"
 
 
 def run(settings: Settings) -> int:
@@ -39,11 +49,13 @@ def run(settings: Settings) -> int:
     import Milter  # pymilter; imported here so that rendering never needs it
 
     cfg = settings
-    ledger_down = RateLog()  # a ledger outage is logged once a minute, not per message
+    if not logger.handlers:  # called without `bouncegen milter --log`: stderr
+        log.setup("stderr")
+    ledger_down = RateLog(log=logger.warning)  # a ledger outage: once a minute, not per message
 
     class BouncegenMilter(Milter.Base):
         def __init__(self):
-            self.exempt = False
+            self.exempt = ""  # why this client is never judged ("" = it is)
             self.client = ("", "")
             self.helo = ""
             self._reset()
@@ -52,18 +64,28 @@ def run(settings: Settings) -> int:
             self.sender = b""
             self.headers: list[bytes] = []
             self.chunks: list[bytes] = []
-            self.tx_exempt = False
 
-        def _tempfail(self, why: str):
-            _log(f"tempfail: {self.client[1]}: {why}")
+        def _tempfail(self, why: str, ms: float = 0):
+            qid = ""
+            try:
+                qid = self.getsymval("i") or ""
+            except Exception:  # noqa: BLE001 - no context any more: log without the queue ID
+                pass
+            logger.warning(decision(qid, self.client, "tempfail", reason=why, ms=ms))
             self.setreply("451", "4.7.1", cfg.tempfail_text)
             return Milter.TEMPFAIL
 
+        # The macros it uses, asked for in the negotiation (not through the host's global
+        # milter_*_macros, which belong to every milter).
+        @Milter.symlist("j")
         def connect(self, hostname, family, hostaddr):
             try:
                 addr = hostaddr[0] if isinstance(hostaddr, tuple) and hostaddr else None
                 self.client = (hostname or "unknown", addr or "")
-                self.exempt = cfg.exempt_client(hostname, addr)
+                if is_local(hostname, addr):
+                    self.exempt = "local"
+                elif cfg.exempt_client(hostname, addr):
+                    self.exempt = "exempt"  # our relay, or [milter] exempt_networks
                 return Milter.CONTINUE
             except Exception as exc:  # noqa: BLE001 - any failure is a tempfail
                 return self._tempfail(f"connect: {exc!r}")
@@ -72,12 +94,17 @@ def run(settings: Settings) -> int:
             self.helo = heloname or ""
             return Milter.CONTINUE
 
+        @Milter.symlist("i", "{auth_authen}")
         @Milter.decode("bytes")
         def envfrom(self, mailfrom, *params):
             self._reset()
             try:
                 self.sender = mailfrom if isinstance(mailfrom, bytes) else str(mailfrom).encode("utf-8", "surrogateescape")
-                self.tx_exempt = bool(self.getsymval("{auth_authen}"))
+                why = self.exempt or ("auth" if self.getsymval("{auth_authen}") else "")
+                if why:
+                    # Decided before the content: one line, and Postfix sends nothing more.
+                    logger.info(decision(self.getsymval("i") or "", self.client, "accept", reason=why))
+                    return Milter.ACCEPT
                 return Milter.CONTINUE
             except Exception as exc:  # noqa: BLE001
                 return self._tempfail(f"envfrom: {exc!r}")
@@ -97,11 +124,9 @@ def run(settings: Settings) -> int:
             self.chunks.append(chunk)
             return Milter.CONTINUE
 
+        @Milter.symlist("i")
         def eom(self):
             try:
-                if self.exempt or self.tx_exempt:
-                    _log(f"accept: {self.client[1]}: exempt client")
-                    return Milter.ACCEPT
                 qid = self.getsymval("i") or "unknown"
                 myname = self.getsymval("j") or "localhost"
                 sender = self.sender.strip(b"<>")
@@ -116,20 +141,21 @@ def run(settings: Settings) -> int:
                 try:
                     tests = spamd_symbols(msg, cfg.spamd_host, cfg.spamd_port, cfg.timeout)
                 except SpamdError as exc:
-                    return self._tempfail(str(exc))
+                    return self._tempfail(str(exc), (time.monotonic() - t0) * 1000)
                 ms = (time.monotonic() - t0) * 1000
                 points, hit = verdict(tests, cfg.scores)
                 if points >= cfg.threshold and LEDGER_UNAVAIL in tests:
                     # Would refuse, but the ledger that might prove the mail ours did not answer:
                     # neither a 5xx nor an unchecked accept; the sender retries.
-                    ledger_down(f"tempfail: {self.client[1]}: {qid}: ledger unavailable, verdict {' '.join(hit)}")
+                    ledger_down(decision(qid, self.client, "tempfail", points=points, rules=hit, ms=ms,
+                                         reason="ledger unavailable"))
                     self.setreply("451", "4.7.1", cfg.tempfail_text)
                     return Milter.TEMPFAIL
                 if points >= cfg.threshold:
-                    _log(f"reject: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit)} spamd={ms:.0f}ms tests={','.join(tests)}")
+                    logger.info(decision(qid, self.client, "reject", points=points, rules=hit, ms=ms, tests=tests))
                     self.setreply("550", "5.7.1", f"{cfg.reject_text} ({' '.join(hit)})")
                     return Milter.REJECT
-                _log(f"accept: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit) or '-'} spamd={ms:.0f}ms tests={','.join(tests)}")
+                logger.info(decision(qid, self.client, "accept", points=points, rules=hit, ms=ms, tests=tests))
                 return Milter.ACCEPT
             except Exception as exc:  # noqa: BLE001
                 return self._tempfail(f"eom: {exc!r}")
@@ -144,14 +170,20 @@ def run(settings: Settings) -> int:
             return Milter.CONTINUE
 
     Milter.factory = BouncegenMilter
-    Milter.set_flags(0)  # the milter changes nothing in the message, it only answers
+    # The milter changes nothing in the message, it only answers; SETSYMLIST: it names the
+    # macros it needs itself (@Milter.symlist above).
+    Milter.set_flags(Milter.SETSYMLIST)
     sock = cfg.socket
     if sock.startswith("unix:"):
         sock = "local:" + sock[5:]
     elif sock.startswith("inet:"):
         host, _, port = sock[5:].rpartition(":")
         sock = f"inet:{port}@{host.strip('[]')}"
-    _log(f"bouncegen milter: listening on {cfg.socket}, spamd {cfg.spamd_host}:{cfg.spamd_port}")
-    Milter.runmilter("bouncegen", sock, timeout=max(60, int(cfg.timeout) * 3))
-    _log("bouncegen milter: stopped")
+    logger.info(f"starting: listening on {cfg.socket}, spamd {cfg.spamd_host}:{cfg.spamd_port}")
+    try:
+        Milter.runmilter("bouncegen", sock, timeout=max(60, int(cfg.timeout) * 3))
+    except Milter.error as exc:  # the socket could not be opened (port taken, no permission)
+        logger.error(f"cannot serve {cfg.socket}: {exc}")
+        return 1
+    logger.info("stopped")
     return 0

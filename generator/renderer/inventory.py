@@ -66,12 +66,19 @@ class Policy:
 
 # [milter] (optional): the SMTP-time SpamAssassin verdict of policy.dsn = "spamassassin".
 MILTER_DEFAULTS: dict[str, Any] = {
-    "socket": "inet:127.0.0.1:8893",  # where bouncegen's milter listens (Postfix's milter address form)
+    # Where bouncegen's milter listens (Postfix's milter address form). 8897: no well-known milter
+    # uses it (8891 opendkim, 8892 a second opendkim in many guides, 8893 opendmarc, 8894 openarc,
+    # 11332 rspamd, 7357 clamav-milter examples; spamass-milter and amavisd-milter use sockets).
+    "socket": "inet:127.0.0.1:8897",
     "spamd": "127.0.0.1:783",         # spamd's address, host:port
     "timeout": 120,                   # seconds for spamd to answer before the milter tempfails
     "exempt_networks": [],            # clients never checked besides our relays (e.g. mynetworks)
+    # The bouncegen executable the systemd unit runs (ExecStart=): a fact of the site, rendered,
+    # so that the unit is the same file on every host and reviewable before install.
+    "bouncegen": "/usr/local/bin/bouncegen",
 }
 _MILTER_SOCKET = re.compile(r"^(?:inet:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}|unix:/[!-~]+)$")
+_EXECUTABLE = re.compile(r"^/[A-Za-z0-9._+/-]+$")  # absolute, nothing systemd would expand or split
 _HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$")
 
 
@@ -81,6 +88,7 @@ class MilterSettings:
     spamd: str = MILTER_DEFAULTS["spamd"]
     timeout: int = MILTER_DEFAULTS["timeout"]
     exempt_networks: tuple = ()
+    bouncegen: str = MILTER_DEFAULTS["bouncegen"]
 
 
 # [ledger] (optional): the sent-mail ledger (DESIGN.md, "Proof of origin"); see bouncegen.ledger.
@@ -416,6 +424,13 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
             except ValueError:
                 p.add(key, f"{_show(s)} is not an IP address or CIDR range")
         out["exempt_networks"] = tuple(sorted(set(nets), key=lambda n: (n.version, n.network_address, n.prefixlen)))
+    if "bouncegen" in m:
+        s = _string(m["bouncegen"], "milter.bouncegen", p)
+        if s is not None and (not _EXECUTABLE.match(s) or "/../" in s + "/" or s.endswith("/")):
+            p.add("milter.bouncegen", f"{_show(s)} is not an absolute path of the bouncegen executable "
+                  "(e.g. /usr/local/bin/bouncegen)")
+        elif s is not None:
+            out["bouncegen"] = s
     return MilterSettings(**out)
 
 

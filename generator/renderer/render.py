@@ -39,6 +39,7 @@ class Output:
 LEDGER_CF = "72_bouncegen_ledger.cf"
 SITE_SECRETS = (LEDGER_CF,)
 
+POSTFIX_QUEUE_DIR = "/var/spool/postfix"  # Debian's and upstream's queue_directory
 
 # The output contract (DESIGN.md, "Interfaces"): one template per file, in this order.
 OUTPUTS = (
@@ -56,6 +57,7 @@ OUTPUTS = (
     # What an outbound relay needs to record the Message-IDs it sends: only with a [ledger].
     Output("relay/main.cf", "relay/main.cf.j2", when=lambda inv: inv.ledger is not None),
     Output("relay/bouncegen-relay.conf", "relay/bouncegen-relay.conf.j2", when=lambda inv: inv.ledger is not None),
+    Output("systemd/bouncegen-milter.service", "systemd/bouncegen-milter.service.j2"),
 )
 
 # Where the relay-role milter listens on each relay (loopback; rendered into relay/main.cf and
@@ -100,6 +102,14 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         # Clients the milter never checks: our relays' addresses and [milter] exempt_networks.
         "exempt_networks": sorted(set(inv.relay_networks) | set(inv.milter.exempt_networks),
                                   key=lambda n: (n.version, n.network_address, n.prefixlen)),
+        # The milter's address as Postfix names it: a unix socket in Postfix's queue directory
+        # (/var/spool/postfix/, where a chrooted smtpd can reach it) relative to that directory.
+        "milter_postfix_address": (f"unix:{inv.milter.socket[len(POSTFIX_QUEUE_DIR) + 6:]}"
+                                   if inv.milter.socket.startswith(f"unix:{POSTFIX_QUEUE_DIR}/")
+                                   else inv.milter.socket),
+        # A unix-socket milter writes its socket's directory (ReadWritePaths= in the unit).
+        "milter_socket_dir": (str(Path(inv.milter.socket[5:]).parent)
+                              if inv.milter.socket.startswith("unix:") else ""),
         # Site domains that no relay or MX host is named as: a HELO with one of these is forged.
         "helo_domains": [
             d for d in inv.domains

@@ -1,0 +1,117 @@
+"""``bouncegen milter --check``: is the milter ready to take Postfix's mail? The config test that
+an install gates on and a monitor can run (as ``opendkim -n`` is opendkim's).
+
+Three checks, in order, each failure one line naming what failed:
+
+1. settings: the file parses (Settings.load);
+2. spamd: answers PING (SPAMC/1.5, its own protocol) at the address the settings name;
+3. milter: something listens on the milter socket and completes a milter handshake — the
+   SMFIC_OPTNEG negotiation Postfix opens every connection with, by hand: a packet is a 4-byte
+   big-endian length, a command byte and its data; OPTNEG carries the protocol version, the
+   actions and the protocol steps offered, and libmilter answers with its own OPTNEG.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from pathlib import Path
+
+from ..errors import BouncegenError
+from .settings import Settings
+
+SMFIC_OPTNEG = b"O"
+SMFIC_QUIT = b"Q"
+MILTER_VERSION = 6          # the version Postfix speaks by default (milter_protocol = 6)
+SMFIF_ALL = 0x1FF           # every action up to version 6 (add/change headers, ..., SETSYMLIST)
+SMFIP_ALL = 0x1FFFFF        # every protocol step flag up to version 6
+
+
+class CheckError(BouncegenError):
+    """A failed readiness check (exit status 1): spamd or the milter socket."""
+
+
+def spamd_ping(host: str, port: int, timeout: float) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(b"PING SPAMC/1.5\r\n\r\n")
+            s.shutdown(socket.SHUT_WR)
+            answer = s.recv(200)
+    except OSError as exc:
+        raise CheckError(f"spamd at {host}:{port}: {exc.strerror or exc}") from None
+    first = answer.split(b"\r\n", 1)[0]
+    if not (first.startswith(b"SPAMD/") and first.endswith(b" PONG")):
+        raise CheckError(f"spamd at {host}:{port}: answered {first[:80]!r} to PING")
+
+
+def _connect(address: str, timeout: float) -> socket.socket:
+    """A connection to a milter address in Postfix's form: inet:HOST:PORT or unix:/PATH."""
+    if address.startswith("unix:"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(address[5:])
+        return s
+    host, _, port = address[5:].rpartition(":")
+    return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+
+
+def _read_packet(s: socket.socket) -> tuple[bytes, bytes]:
+    def exactly(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = s.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("connection closed during the handshake")
+            data += chunk
+        return data
+
+    (length,) = struct.unpack("!I", exactly(4))
+    if not 1 <= length <= 65536:
+        raise ConnectionError(f"not a milter packet (length {length})")
+    body = exactly(length)
+    return body[:1], body[1:]
+
+
+def milter_handshake(address: str, timeout: float) -> tuple[int, int, int]:
+    """Negotiate with the milter at ADDRESS as Postfix does; returns its (version, actions,
+    protocol); any failure raises CheckError."""
+    try:
+        with _connect(address, timeout) as s:
+            s.settimeout(timeout)
+            data = struct.pack("!III", MILTER_VERSION, SMFIF_ALL, SMFIP_ALL)
+            s.sendall(struct.pack("!I", 1 + len(data)) + SMFIC_OPTNEG + data)
+            cmd, reply = _read_packet(s)
+            if cmd != SMFIC_OPTNEG or len(reply) < 12:
+                raise ConnectionError(f"answered {cmd!r} instead of an OPTNEG")
+            version, actions, protocol = struct.unpack("!III", reply[:12])
+            s.sendall(struct.pack("!I", 1) + SMFIC_QUIT)
+    except (OSError, ValueError, struct.error) as exc:
+        raise CheckError(f"milter at {address}: {getattr(exc, 'strerror', None) or exc}") from None
+    return version, actions, protocol
+
+
+def check(config: str | Path, *, timeout: float = 5.0) -> str:
+    """All three checks; the one OK line, or an exception naming what failed (UsageError for the
+    settings, CheckError for spamd and the milter socket)."""
+    t0 = time.monotonic()
+    cfg = Settings.load(config)
+    spamd_ping(cfg.spamd_host, cfg.spamd_port, timeout)
+    version, _, _ = milter_handshake(cfg.socket, timeout)
+    ms = (time.monotonic() - t0) * 1000
+    return (f"OK: {config}: spamd {cfg.spamd_host}:{cfg.spamd_port} answers PING, "
+            f"milter {cfg.socket} negotiated (protocol version {version}), {ms:.0f} ms")
+
+
+def wait_ready(config: str | Path, deadline_s: float, *, alive=lambda: True) -> str:
+    """check() until it passes or DEADLINE_S seconds have gone (a service just started needs a
+    moment to listen); ALIVE() returning False (the process ended) stops early. The last
+    failure is raised."""
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            return check(config, timeout=min(5.0, max(0.5, end - time.monotonic())))
+        except CheckError:
+            if time.monotonic() >= end or not alive():
+                raise
+            time.sleep(0.2)
