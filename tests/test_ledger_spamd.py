@@ -10,8 +10,10 @@ below the threshold. Every process started here is stopped by its PID.
 
 from __future__ import annotations
 
+import base64
 import os
 import pwd
+import quopri
 import shutil
 import sqlite3
 import subprocess
@@ -25,7 +27,8 @@ from bouncegen.renderer import inventory, render
 from bouncegen.ledger import create_key_file, open_store
 from bouncegen.engines.spamd import Spamd
 from support import RedisServer, need
-from test_rescue import CLIENT, D, EXPOSE_CF, POSTFIX, attached, auto_reply, crlf
+from test_rescue import (CLIENT, D, EXPOSE_CF, POSTFIX, TOP, attached, auto_reply, base64_attached, base64_headers,
+                         crlf, dsn, forwarded_twice, headers_part, original, plain_bounce, qp_bounce, quoted_reply)
 
 pytestmark = [pytest.mark.spamassassin, pytest.mark.slow]
 
@@ -127,6 +130,53 @@ def original_with(msgid: str, *hops: str) -> str:
 
 NULL = "Return-Path: <>\n"
 
+
+# The shapes in which MTAs return the original's Message-ID (our own mails, written here).
+def _header_of(msgid: str = "<lunch.77@example.org>") -> str:
+    return original(CLIENT, body="").replace("Message-ID: <lunch.77@example.org>", f"Message-ID: {msgid}").rstrip("\n")
+
+
+def glued(content_type: str, msgid: str = "<lunch.77@example.org>", body: str = "Shall we meet at noon?\n") -> str:
+    """No empty line between the part's Content-Type: and the returned header (CommuniGate Pro,
+    Mail2000, some Exchange and Domino): a MIME parser reads the original's header as the part's."""
+    return dsn(f"{content_type}\n{_header_of(msgid)}", body)
+
+
+def qp_attached(msgid: str = "<lunch.77@example.org>") -> str:
+    """message/rfc822 encoded quoted-printable as a whole, "@" written "=40" as some encoders do."""
+    text = original(CLIENT).replace("Message-ID: <lunch.77@example.org>", f"Message-ID: {msgid}")
+    data = quopri.encodestring(text.encode()).decode().replace("@", "=40")
+    return dsn("Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable", data)
+
+
+def nested(depth: int) -> str:
+    """The bounce, forwarded as message/rfc822 inside message/rfc822, depth times."""
+    msg = attached(CLIENT)
+    for i in range(depth):
+        msg = ("From: helpdesk@remote.test\nTo: alice@example.org\nSubject: Fwd: bounce\n"
+               f"Message-ID: <fwd.{i}@remote.test>\nMIME-Version: 1.0\n"
+               f'Content-Type: multipart/mixed; boundary="n{i}"\n\n--n{i}\nContent-Type: text/plain\n\nsee below\n'
+               f"--n{i}\nContent-Type: message/rfc822\n\n{msg}\n--n{i}--\n")
+    return dsn("Content-Type: message/rfc822", msg)
+
+
+def prose_id(line: str) -> str:
+    """A bounce that returns no header, only names the message's ID in its text."""
+    return (TOP + "Subject: Delivery failure\n\nYour message could not be delivered to bob@remote.test.\n\n"
+            f"   Subject: lunch on friday\n{line}\n\nmailbox unavailable\n")
+
+
+def gateway_rewritten(msgid: str) -> str:
+    """A gateway replaced the Message-ID and kept the one our relay sent as X-Original-Message-ID."""
+    return attached(CLIENT).replace("Message-ID: <lunch.77@example.org>",
+                                    f"Message-ID: <gw.5512@remote.test>\nX-Original-Message-ID: {msgid}")
+
+
+def flooded(n: int) -> str:
+    """n unrecorded quoted IDs before the recorded one: only the first MAX_REFS (64) are looked up."""
+    junk = "".join(f"Message-ID: <junk.{i}@spam.test>\n" for i in range(n))
+    return prose_id(junk + "Message-ID: <lunch.77@example.org>")
+
 # (name, message, kept?): kept = no verdict (BG_BOUNCE / BG_AUTOREPLY) fires
 CASES = [
     ("dsn-recorded-original", NULL + attached(CLIENT), True),
@@ -139,6 +189,33 @@ CASES = [
         "<never.sent@example.org>",
         f"from bot.spam.test (unknown [203.0.113.66])\n\tby mx.remote.test (Postfix) with ESMTP id 9; {D}",
         f"from ws (ws [10.0.0.9])\n\tby smtp1.out.example.org (Postfix) with ESMTPSA id 8; {D}"), False),
+    ("dsn-glued-rfc822-recorded", NULL + glued("Content-Type: message/rfc822"), True),
+    ("dsn-glued-rfc822-unrecorded", NULL + glued("Content-Type: message/rfc822", "<never.sent@example.org>"), False),
+    ("dsn-glued-described-rfc822-recorded", NULL + glued("Content-Description: Undelivered Message\n"
+                                                         "Content-Type: message/rfc822"), True),
+    ("dsn-glued-headers-recorded", NULL + glued("Content-Type: text/rfc822-headers", body=""), True),
+    ("dsn-glued-plain-recorded", NULL + dsn(f"{_header_of()}\nContent-Type: text/plain; charset=US-ASCII", "hello\n"),
+     True),
+    ("dsn-glued-lower-case-field-recorded", NULL + glued("Content-Type: message/rfc822").replace(
+        "Message-ID: <lunch", "message-id:\n\t<lunch"), True),
+    ("dsn-headers-part-recorded", NULL + headers_part(CLIENT), True),
+    ("dsn-qp-rfc822-recorded", NULL + qp_attached(), True),
+    ("dsn-qp-rfc822-unrecorded", NULL + qp_attached("<never.sent@example.org>"), False),
+    ("dsn-base64-rfc822-recorded", NULL + base64_attached(CLIENT), True),
+    ("dsn-base64-headers-recorded", NULL + base64_headers(CLIENT), True),
+    ("dsn-qp-text-soft-breaks-recorded", NULL + qp_bounce(CLIENT), True),
+    ("dsn-plain-non-mime-recorded", NULL + plain_bounce(CLIENT), True),
+    ("dsn-nested-2-recorded", NULL + forwarded_twice(CLIENT), True),
+    ("dsn-nested-4-recorded", NULL + nested(3), True),
+    ("dsn-prose-bare-id-recorded", NULL + prose_id("   Message-ID: lunch.77@EXAMPLE.org"), True),
+    ("dsn-prose-bracketed-id-recorded", NULL + prose_id("Message-Id: <lunch.77@example.org>"), True),
+    ("dsn-prose-bare-id-unrecorded", NULL + prose_id("   Message-ID: never.sent@example.org"), False),
+    ("dsn-x-original-message-id-recorded", NULL + gateway_rewritten(RECORDED), True),
+    ("dsn-x-original-message-id-unrecorded", NULL + gateway_rewritten("<never.sent@example.org>"), False),
+    ("dsn-refs-bounded", NULL + flooded(70), False),
+    ("dsn-refs-within-bound-recorded", NULL + flooded(40), True),
+    ("autoreply-quoted-header-recorded", quoted_reply(CLIENT), True),
+    ("autoreply-quoted-twice-recorded", quoted_reply(CLIENT, prefix="> > "), True),
     ("autoreply-in-reply-to-recorded", auto_reply(In_Reply_To=RECORDED), True),
     ("autoreply-references-recorded", auto_reply(References="<a.1@remote.test>\n <q.42@example.org>"), True),
     ("autoreply-forged-domain", auto_reply(In_Reply_To="<x.4@example.org>"), False),

@@ -10,7 +10,7 @@ sa_plugin/Bouncegen/Rescue.pm implements the same normalisation and key:
 
 - normalised Message-ID (:func:`keys.normalise`): the text between the first ``<`` and the next
   ``>`` (without brackets: the first token of the stripped value), all white space removed, the
-  part after the last ``@`` lower-cased; empty means no ID;
+  part after the last ``@`` lower-cased; white space and case are ASCII only; empty means no ID;
 - entry key (:func:`keys.entry_key`): the first 16 bytes of HMAC-SHA256(key, ID as UTF-8), as 32
   lower-case hex characters;
 - key file (:func:`keys.create_key_file`, :func:`keys.load_key`): 32 random bytes as 64 hex

@@ -19,7 +19,8 @@ from ..errors import LedgerError
 KEY_BYTES = 32   # random bytes of a site key
 ENTRY_BYTES = 16  # bytes of the HMAC kept as an entry key (32 hex characters)
 
-_WS = re.compile(r"\s+")
+_WS = re.compile(r"[ \t\r\n\f\v]+")  # ASCII white space only (Perl: [ \t\r\n\f\x0b])
+_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def normalise(value: str | None) -> str | None:
@@ -28,7 +29,9 @@ def normalise(value: str | None) -> str | None:
     The text between the first ``<`` and the next ``>`` (without a pair of brackets: the first
     white-space separated token of the stripped value), with every white-space character removed
     (folded IDs) and the part after the last ``@`` lower-cased (domains are case-insensitive,
-    local parts are not)."""
+    local parts are not). White space and case are ASCII only (space, tab, CR, LF, FF, VT;
+    A-Z): the same in Perl whether the plugin's text is bytes or characters, and independent of
+    Unicode case and space tables (Python's ``str.lower``/``\s`` and Perl's ``lc``/``\s`` differ)."""
     if value is None:
         return None
     start = value.find("<")
@@ -36,14 +39,14 @@ def normalise(value: str | None) -> str | None:
     if start >= 0 and end >= 0:
         text = value[start + 1:end]
     else:
-        tokens = value.split()
-        text = tokens[0] if tokens else ""
+        tokens = _WS.split(value.strip(" \t\r\n\f\v"))
+        text = tokens[0]
     text = _WS.sub("", text)
     if not text:
         return None
     at = text.rfind("@")
     if at >= 0:
-        text = text[:at + 1] + text[at + 1:].lower()
+        text = text[:at + 1] + text[at + 1:].translate(_UPPER)
     return text
 
 

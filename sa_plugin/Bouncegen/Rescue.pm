@@ -657,7 +657,8 @@ sub bouncegen_ledger_unavail {
   return $self->_ledger($pms)->{unavail};
 }
 
-# A Message-ID normalised as the Python writer does, or undef for none.
+# A Message-ID normalised as the Python writer does (keys.normalise), or undef for none. White
+# space and case are ASCII only, so bytes and characters give the same result.
 sub _ledger_normalise {
   my ($value) = @_;
   return unless defined $value;
@@ -665,13 +666,16 @@ sub _ledger_normalise {
   if ($value =~ /<([^>]*)>/) {
     $id = $1;
   } else {
-    ($id) = split(' ', $value);
+    ($id) = $value =~ /\A[ \t\r\n\f\x0b]*([^ \t\r\n\f\x0b]*)/;
   }
   return unless defined $id;
-  $id =~ s/\s+//g;
+  $id =~ s/[ \t\r\n\f\x0b]+//g;
   return if $id eq '';
   my $at = rindex($id, '@');
-  $id = substr($id, 0, $at + 1) . lc(substr($id, $at + 1)) if $at >= 0;
+  if ($at >= 0) {
+    (my $domain = substr($id, $at + 1)) =~ tr/A-Z/a-z/;
+    $id = substr($id, 0, $at + 1) . $domain;
+  }
   return $id;
 }
 
@@ -681,8 +685,36 @@ sub _ledger_entry {
   return substr(Digest::SHA::hmac_sha256_hex($id, $key), 0, 32);
 }
 
+# The header fields that name the Message-ID of a returned, attached or quoted original:
+# Message-ID: itself; X-Original-Message-ID:, where a gateway that replaced the ID kept the one
+# our relay sent; Original-Message-ID:, an MDN's or feedback report's field (RFC 8098, RFC 5965).
+my $REF_FIELD = qr/(?:X-Original-|Original-)?Message-ID/i;
+
+# Raw values of those fields in the MIME headers of every part below the top level (the
+# message's own header is the bounce's, not the original's). An MTA that writes no empty line
+# between "Content-Type: message/rfc822" (or text/rfc822-headers) and the returned header makes
+# the parser read the original's header as the part's own MIME header: its Message-ID is there.
+sub _part_header_ids {
+  my ($pms) = @_;
+  my $msg = $pms->{msg};
+  $msg->find_parts(qr/./);    # make sure the MIME tree is parsed
+  my @values;
+  my @todo = map { [$_, 1] } @{$msg->{body_parts} || []};
+  while (my $item = shift @todo) {
+    my ($node) = @$item;
+    for my $name (sort keys %{$node->{raw_headers} || {}}) {
+      next unless $name =~ /\A$REF_FIELD\z/;
+      push @values, $node->raw_header($name);
+    }
+    push @todo, map { [$_, 1] } @{$node->{body_parts} || []};
+  }
+  return @values;
+}
+
 # The Message-IDs a message refers to: its In-Reply-To: and References:, and the Message-ID: of
-# every returned, attached or quoted original (header blocks found by the walk of _texts).
+# every returned, attached or quoted original (header blocks found by the walk of _texts, and
+# MIME part headers that hold the original's header), at most MAX_REFS. Any number of these
+# may be text the sender wrote; only an ID that our relays recorded is a hit.
 sub _references {
   my ($pms) = @_;
   my (@ids, %seen);
@@ -698,11 +730,13 @@ sub _references {
   for my $text (_texts($pms)) {
     next unless $text =~ /Message-ID/i;
     (my $t = $text) =~ s/\r\n?/\n/g;
-    while ($t =~ /^(?:[ \t]*>)*[ \t]*Message-ID[ \t]*:([^\n]*(?:\n(?:[ \t]*>)*[ \t]+[^\n]*)?)/mgi) {
+    while ($t =~ /^(?:[ \t]*>)*[ \t]*$REF_FIELD[ \t]*:([^\n]*(?:\n(?:[ \t]*>)*[ \t]+[^\n]*)?)/mg) {
       (my $v = $1) =~ s/\n(?:[ \t]*>)*/ /g;
       $add->($v);
     }
+    last if @ids >= MAX_REFS;
   }
+  $add->($_) for _part_header_ids($pms);
   return @ids;
 }
 
