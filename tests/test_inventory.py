@@ -56,6 +56,11 @@ BAD = [
     ("policy-map-type", GOOD_SITE + GOOD_RELAY + '[policy]\nmap_type = "hash"\n', "policy.map_type: 'hash' is not one of: 'pcre', 'regexp'"),
     ("policy-scores", GOOD_SITE + GOOD_RELAY + '[policy]\nscores = 5\n', "policy.scores: 5 is not one of"),
     ("policy-unknown", GOOD_SITE + GOOD_RELAY + '[policy]\nreject_all = true\n', "policy.reject_all: unknown key"),
+    ("spamd-children-zero", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = 0\n', "milter.spamd_children: expected a whole number of spamd children from 1 to 64, got 0"),
+    ("spamd-children-string", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = "4"\n', "milter.spamd_children: expected a whole number"),
+    ("spamd-children-bool", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = true\n', "milter.spamd_children: expected a whole number"),
+    ("concurrency-negative", GOOD_SITE + GOOD_RELAY + '[milter]\nconcurrency = -1\n', "milter.concurrency: expected a whole number of scans in flight"),
+    ("concurrency-too-many", GOOD_SITE + GOOD_RELAY + '[milter]\nconcurrency = 1000\n', "milter.concurrency: expected a whole number"),
 ]
 
 
@@ -122,3 +127,7 @@ def test_defaults(write_inventory):
     inv = inventory.load(write_inventory(GOOD_SITE + GOOD_RELAY))
     assert inv.policy == inventory.Policy(dsn="reject", map_type="pcre", scores="block")
     assert inv.mx_hosts == ()
+    # bouncegen's own spamd, not the host's on 783; 2 x the cores of a 2-core MX, fixed so that
+    # rendering does not depend on the machine; the milter's concurrency follows spamd's children.
+    assert inv.milter.spamd == "127.0.0.1:10783" and inv.milter.spamd_children == 4
+    assert inv.milter.concurrency == 0 and inv.milter.milter_concurrency == 4

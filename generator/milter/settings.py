@@ -27,6 +27,7 @@ class Settings:
     exempt_networks: tuple
     exempt_hosts: tuple[str, ...]
     scores: dict
+    concurrency: int = 4  # scans in flight at once (older settings files without it: 4)
 
     @classmethod
     def load(cls, path: str | Path) -> "Settings":
@@ -41,6 +42,7 @@ class Settings:
                 exempt_networks=tuple(ipaddress.ip_network(n) for n in ex.get("networks", [])),
                 exempt_hosts=tuple(h.lower() for h in ex.get("hosts", [])),
                 scores={str(k): float(v) for k, v in sc.items()},
+                concurrency=max(1, int(m.get("concurrency", 4))),
             )
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"{path}: not a bouncegen milter settings file: {exc}") from None

@@ -66,8 +66,19 @@ class Policy:
 # [milter] (optional): the SMTP-time SpamAssassin verdict of policy.dsn = "spamassassin".
 MILTER_DEFAULTS: dict[str, Any] = {
     "socket": "inet:127.0.0.1:8893",  # where bouncegen's milter listens (Postfix's milter address form)
-    "spamd": "127.0.0.1:783",         # spamd's address, host:port
+    # The dedicated lean spamd (spamd/, systemd/bouncegen-spamd.service), not the host's spamd on
+    # 783 that amavis or spamc at delivery use: 10783 (783 + 10000) is in no /etc/services entry
+    # and clear of the ports mail hosts use beside Postfix (amavis 10024-10026, opendkim 8891,
+    # rspamd 11332-11334).
+    "spamd": "127.0.0.1:10783",       # spamd's address, host:port
     "timeout": 120,                   # seconds for spamd to answer before the milter tempfails
+    # spamd is CPU-bound Perl: one child per core keeps the cores busy, a second per core covers
+    # the time each waits on its socket; 4 = 2 x the cores of a 2-core MX. Rendered output must
+    # not depend on the machine that renders it, so this is a fixed default, not os.cpu_count().
+    "spamd_children": 4,
+    # Scans the milter has in flight at once; 0 = as many as spamd has children (more would only
+    # wait in spamd's listen queue, with the clock running).
+    "concurrency": 0,
     "exempt_networks": [],            # clients never checked besides our relays (e.g. mynetworks)
 }
 _MILTER_SOCKET = re.compile(r"^(?:inet:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}|unix:/[!-~]+)$")
@@ -80,6 +91,17 @@ class MilterSettings:
     spamd: str = MILTER_DEFAULTS["spamd"]
     timeout: int = MILTER_DEFAULTS["timeout"]
     exempt_networks: tuple = ()
+    spamd_children: int = MILTER_DEFAULTS["spamd_children"]
+    concurrency: int = MILTER_DEFAULTS["concurrency"]
+
+    @property
+    def spamd_port(self) -> int:
+        return int(self.spamd.rpartition(":")[2])
+
+    @property
+    def milter_concurrency(self) -> int:
+        """Scans in flight at once: ``concurrency``, or spamd's children when it is 0."""
+        return self.concurrency or self.spamd_children
 
 
 @dataclass(frozen=True)
@@ -380,6 +402,14 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
             p.add("milter.timeout", f"expected a whole number of seconds from 1 to 250, got {_show(t)}")
         else:
             out["timeout"] = t
+    for name, low, high, what in (("spamd_children", 1, 64, "spamd children"),
+                                  ("concurrency", 0, 256, "scans in flight (0 = as many as spamd_children)")):
+        if name in m:
+            n = m[name]
+            if not isinstance(n, int) or isinstance(n, bool) or not low <= n <= high:
+                p.add(f"milter.{name}", f"expected a whole number of {what} from {low} to {high}, got {_show(n)}")
+            else:
+                out[name] = n
     if "exempt_networks" in m:
         nets = []
         for key, s in _string_list(m["exempt_networks"], "milter.exempt_networks", p, required=False):
