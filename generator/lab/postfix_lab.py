@@ -114,10 +114,15 @@ class PostfixLab:
     """``with PostfixLab(inv) as lab: lab.smtp()...``; spamd + milter + Postfix, all private."""
 
     def __init__(self, inv: Inventory, *, smtpd_processes: int = 100, spamd_children: int = 2,
-                 extra_params: dict[str, str] | None = None, workdir: Path | None = None):
+                 extra_params: dict[str, str] | None = None, workdir: Path | None = None,
+                 profile: str = "lean", concurrency: int = 0):
         self.inv = inv
         self.smtpd_processes = smtpd_processes
         self.spamd_children = spamd_children
+        # "lean": the spamd of bouncegen-spamd.service (rendered spamd/), what the milter asks in
+        # production; "full": the ruleset beside the stock rules (engines/spamd.py).
+        self.profile = profile
+        self.concurrency = concurrency  # the milter's scans in flight; 0 = spamd_children
         self.extra_params = dict(extra_params or {})
         self.tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bouncegen-lab-"))
         self._own_tmp = workdir is None
@@ -162,7 +167,8 @@ class PostfixLab:
     # -- life cycle ----------------------------------------------------------------------------
     def _render(self, spamd_port: int) -> None:
         inv = dataclasses.replace(self.inv, milter=dataclasses.replace(
-            self.inv.milter, socket=f"inet:127.0.0.1:{self.milter_port}", spamd=f"127.0.0.1:{spamd_port}"))
+            self.inv.milter, socket=f"inet:127.0.0.1:{self.milter_port}", spamd=f"127.0.0.1:{spamd_port}",
+            spamd_children=self.spamd_children, concurrency=self.concurrency))
         files = render.render_files(inv)
         if self.rendered.exists():
             shutil.rmtree(self.rendered)
@@ -180,7 +186,7 @@ class PostfixLab:
             os.chmod(self.tmp, 0o755)
             self.milter_port = free_port()
             self._render(spamd_port=1)
-            self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children).start()
+            self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children, profile=self.profile).start()
             self._render(spamd_port=self.spamd.port)
             self._configure(owner.pw_name, nobody.pw_uid, nobody.pw_gid)
             self.start_milter()
@@ -270,7 +276,7 @@ class PostfixLab:
         """A new spamd (new port): the milter settings are rendered again and the milter restarted."""
         self.stop_spamd()
         self.stop_milter()
-        self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children).start()
+        self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children, profile=self.profile).start()
         self._render(spamd_port=self.spamd.port)
         self.start_milter()
 

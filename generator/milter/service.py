@@ -20,6 +20,7 @@ networks and from authenticated clients is accepted without asking spamd.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from email.utils import formatdate
 
@@ -38,6 +39,9 @@ def run(settings: Settings) -> int:
     import Milter  # pymilter; imported here so that rendering never needs it
 
     cfg = settings
+    # At most cfg.concurrency scans in flight (spamd's children): a message beyond them waits
+    # here, inside its own deadline, not in spamd's listen queue where no one sees it waiting.
+    slots = threading.BoundedSemaphore(cfg.concurrency)
 
     class BouncegenMilter(Milter.Base):
         def __init__(self):
@@ -50,7 +54,20 @@ def run(settings: Settings) -> int:
             self.sender = b""
             self.headers: list[bytes] = []
             self.chunks: list[bytes] = []
+            self.kept = 0      # bytes of headers and body kept for spamd (at most cfg.scan_limit)
+            self.size = 0      # bytes of the whole message, as it came
             self.tx_exempt = False
+
+        def _keep(self, data: bytes) -> bytes:
+            """The part of DATA that still fits under the scan limit; the rest is only counted,
+            so a 30 MB message costs no more memory or spamd time than the limit."""
+            self.size += len(data)
+            room = cfg.scan_limit - self.kept
+            if room <= 0:
+                return b""
+            data = data[:room]
+            self.kept += len(data)
+            return data
 
         def _tempfail(self, why: str):
             _log(f"tempfail: {self.client[1]}: {why}")
@@ -88,11 +105,19 @@ def run(settings: Settings) -> int:
                 name = str(name).encode("ascii", "replace")
             # A sender must not choose the envelope sender SpamAssassin sees: drop its copy.
             if name.lower() != ENVELOPE_HEADER.lower():
-                self.headers.append(name + b": " + value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n")
+                line = name + b": " + value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n"
+                if self.kept + len(line) <= cfg.scan_limit:  # a header is kept whole or not at all
+                    self.kept += len(line)
+                    self.headers.append(line)
+                else:
+                    self.kept = cfg.scan_limit  # nothing after a dropped header is kept either
+                self.size += len(line)
             return Milter.CONTINUE
 
         def body(self, chunk):
-            self.chunks.append(chunk)
+            kept = self._keep(chunk)
+            if kept:
+                self.chunks.append(kept)
             return Milter.CONTINUE
 
         def eom(self):
@@ -111,17 +136,26 @@ def run(settings: Settings) -> int:
                 msg = b"".join([ENVELOPE_HEADER + b": <" + sender + b">\r\n", received.encode("utf-8", "replace"),
                                 *self.headers, b"\r\n", *self.chunks])
                 t0 = time.monotonic()
+                if not slots.acquire(timeout=cfg.timeout):
+                    return self._tempfail(f"{qid}: no spamd slot free within {cfg.timeout:g} s")
                 try:
-                    tests = spamd_symbols(msg, cfg.spamd_host, cfg.spamd_port, cfg.timeout)
+                    tests = spamd_symbols(msg, cfg.spamd_host, cfg.spamd_port, max(0.1, cfg.timeout - (time.monotonic() - t0)))
                 except SpamdError as exc:
-                    return self._tempfail(str(exc))
+                    return self._tempfail(f"{qid}: {exc}")
+                finally:
+                    slots.release()
                 ms = (time.monotonic() - t0) * 1000
+                if "TIME_LIMIT_EXCEEDED" in tests:  # spamd's time_limit cut the scan short
+                    return self._tempfail(f"{qid}: spamd stopped the scan at its time_limit: no verdict")
+                prefix = ""
+                if self.size > self.kept:  # never judged on a prefix without saying so
+                    prefix = f" judged on the first {self.kept} of {self.size} bytes (scan_limit {cfg.scan_limit})"
                 points, hit = verdict(tests, cfg.scores)
                 if points >= cfg.threshold:
-                    _log(f"reject: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit)} spamd={ms:.0f}ms tests={','.join(tests)}")
+                    _log(f"reject: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit)} spamd={ms:.0f}ms{prefix} tests={','.join(tests)}")
                     self.setreply("550", "5.7.1", f"{cfg.reject_text} ({' '.join(hit)})")
                     return Milter.REJECT
-                _log(f"accept: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit) or '-'} spamd={ms:.0f}ms tests={','.join(tests)}")
+                _log(f"accept: {self.client[1]}: {qid}: {points:.1f} points: {' '.join(hit) or '-'} spamd={ms:.0f}ms{prefix} tests={','.join(tests)}")
                 return Milter.ACCEPT
             except Exception as exc:  # noqa: BLE001
                 return self._tempfail(f"eom: {exc!r}")
@@ -143,7 +177,8 @@ def run(settings: Settings) -> int:
     elif sock.startswith("inet:"):
         host, _, port = sock[5:].rpartition(":")
         sock = f"inet:{port}@{host.strip('[]')}"
-    _log(f"bouncegen milter: listening on {cfg.socket}, spamd {cfg.spamd_host}:{cfg.spamd_port}")
+    _log(f"bouncegen milter: listening on {cfg.socket}, spamd {cfg.spamd_host}:{cfg.spamd_port}, "
+         f"{cfg.concurrency} scans at once, scan limit {cfg.scan_limit} bytes")
     Milter.runmilter("bouncegen", sock, timeout=max(60, int(cfg.timeout) * 3))
     _log("bouncegen milter: stopped")
     return 0

@@ -79,6 +79,11 @@ MILTER_DEFAULTS: dict[str, Any] = {
     # Scans the milter has in flight at once; 0 = as many as spamd has children (more would only
     # wait in spamd's listen queue, with the clock running).
     "concurrency": 0,
+    # KB of a message spamd judges: headers and the body's first part up to this size. The
+    # evidence of backscatter (the report, the quoted headers) comes first; a 30 MB attachment
+    # would only hold a milter thread and a spamd child. A longer message is judged on this
+    # prefix, and the milter's log says so.
+    "scan_limit_kb": 512,
     "exempt_networks": [],            # clients never checked besides our relays (e.g. mynetworks)
 }
 _MILTER_SOCKET = re.compile(r"^(?:inet:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}|unix:/[!-~]+)$")
@@ -93,6 +98,7 @@ class MilterSettings:
     exempt_networks: tuple = ()
     spamd_children: int = MILTER_DEFAULTS["spamd_children"]
     concurrency: int = MILTER_DEFAULTS["concurrency"]
+    scan_limit_kb: int = MILTER_DEFAULTS["scan_limit_kb"]
 
     @property
     def spamd_port(self) -> int:
@@ -403,7 +409,8 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
         else:
             out["timeout"] = t
     for name, low, high, what in (("spamd_children", 1, 64, "spamd children"),
-                                  ("concurrency", 0, 256, "scans in flight (0 = as many as spamd_children)")):
+                                  ("concurrency", 0, 256, "scans in flight (0 = as many as spamd_children)"),
+                                  ("scan_limit_kb", 64, 51200, "KB")):
         if name in m:
             n = m[name]
             if not isinstance(n, int) or isinstance(n, bool) or not low <= n <= high:
