@@ -146,7 +146,9 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
                     concurrency=concurrency) as lab:
         out["in_flow_delay_effective"] = engines.run(
             [lab.postconf, "-c", str(lab.conf), "-h", "in_flow_delay"]).stdout.strip()
-        sids = {s for s in (_sid(lab.master_pid), _sid(lab.spamd.proc.pid), _sid(lab.milter_proc.pid)) if s}
+        parts = {"postfix": _sid(lab.master_pid), "spamd": _sid(lab.spamd.proc.pid), "milter": _sid(lab.milter_proc.pid)}
+        sids = {s for s in parts.values() if s}
+        part_cpu0 = {k: _cpu_seconds({v}) for k, v in parts.items() if v}
         legit = legit_mix(policy)
         legit_sent: list[str] = []
 
@@ -178,6 +180,7 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         sav.halt.set(), trickle.halt.set()
         sav.join(), trickle.join()
         cpu = _cpu_seconds(sids) - cpu0
+        out["cpu_by_part"] = {k: round(_cpu_seconds({parts[k]}) - c, 1) for k, c in part_cpu0.items()}
         # After the storm: SAV callouts on a quiet server.
         after = []
         for _ in range(20):
@@ -367,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         sd, sa = r["sav_during"], r["sav_after"]
         print(f"  SAV during storm          {sd['n']} callouts, median {sd['median_ms']} ms, max {sd['max_ms']} ms, refused {len(sd['refused'])}")
         print(f"  SAV after storm           {sa['n']} callouts, median {sa['median_ms']} ms, max {sa['max_ms']} ms, refused {len(sa['refused'])}")
-        print(f"  CPU (Postfix+spamd+milter) {r['cpu_seconds']} s  queue left {r['queue_left']}")
+        print(f"  CPU (Postfix+spamd+milter) {r['cpu_seconds']} s "
+              f"({', '.join(f'{k} {v}' for k, v in r['cpu_by_part'].items())})  queue left {r['queue_left']}")
         h = r.get("ham")
         if h:
             print(f"  ham through the milter    {h['delivered']}/{h['sent']} delivered in {h['seconds']} s: "
