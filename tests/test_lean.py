@@ -188,3 +188,10 @@ def test_lean_and_full_profiles_give_the_same_verdicts_on_the_corpus():
     assert not [p for p, (_, _, err) in got["lean"].items() if err]
     differ = {p: (got["lean"][p], got["full"][p]) for p in got["lean"] if got["lean"][p] != got["full"][p]}
     assert differ == {}
+
+
+def test_rendered_ruleset_names_no_stock_subrule(files):
+    """Stock sub-rules appear only in source comments; every rule line names __BG_ rules only."""
+    code = [line for line in files["spamd/rules/72_bouncegen.cf"].splitlines() if not line.lstrip().startswith("#")]
+    names = {n for line in code for n in re.findall(r"\b__[A-Z][A-Z0-9_]*", line)}
+    assert names and all(n.startswith("__BG_") for n in names), sorted(n for n in names if not n.startswith("__BG_"))
