@@ -70,7 +70,7 @@ def test_unit_shape(files):
     argv = _exec_start(unit)
     assert argv[0] == "/usr/sbin/spamd" and "-d" not in argv and "--daemonize" not in argv
     for a in ("-L", "-x", "--configpath=/etc/bouncegen/spamd/rules", "--siteconfigpath=/etc/bouncegen/spamd/site",
-              "--listen=127.0.0.1:10783", "--allowed-ips=127.0.0.1", "--min-children=4", "--max-children=4"):
+              "--listen=127.0.0.1:10783", "--allowed-ips=127.0.0.1", "--min-children=2", "--max-children=2"):
         assert a in argv
     assert not any(a.startswith(("-u", "--username")) for a in argv)  # User= runs it unprivileged
     for line in ("Type=simple", "User=bouncegen", "Group=bouncegen", "Restart=always", "Before=postfix.service",

@@ -27,7 +27,7 @@ class Settings:
     exempt_networks: tuple
     exempt_hosts: tuple[str, ...]
     scores: dict
-    concurrency: int = 4  # scans in flight at once (older settings files without it: 4)
+    concurrency: int = 2  # scans in flight at once (older settings files without it: 2)
     scan_limit: int = 512 * 1024  # bytes of a message that spamd judges
 
     @classmethod
@@ -43,7 +43,7 @@ class Settings:
                 exempt_networks=tuple(ipaddress.ip_network(n) for n in ex.get("networks", [])),
                 exempt_hosts=tuple(h.lower() for h in ex.get("hosts", [])),
                 scores={str(k): float(v) for k, v in sc.items()},
-                concurrency=max(1, int(m.get("concurrency", 4))),
+                concurrency=max(1, int(m.get("concurrency", 2))),
                 scan_limit=max(1024, int(m.get("scan_limit", 512 * 1024))),
             )
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
