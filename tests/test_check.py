@@ -351,14 +351,25 @@ def test_spamd_killed_mid_run_exits_3_and_leaves_nothing(tmp_path, scratch, monk
     seen: dict = {}
 
     class DyingSpamd(Spamd):
-        """The real spamd, whose parent process is killed (SIGKILL) shortly after it answers."""
+        """The real spamd, whose parent process is killed (SIGKILL) after its 10th answer (not
+        after a delay: the lean profile may finish the whole corpus before any delay is up)."""
+
+        answered = 0
+        lock = threading.Lock()
 
         def start(self):
             super().start()
             seen["pids"] = self.pids()
             seen["pid"] = self.pid
-            threading.Timer(1.5, self.kill, args=(signal.SIGKILL,)).start()
             return self
+
+        def check(self, message):
+            result = super().check(message)
+            with self.lock:
+                type(self).answered += 1
+                if type(self).answered == 10:
+                    self.kill(signal.SIGKILL)
+            return result
 
     monkeypatch.setattr(check, "Spamd", DyingSpamd)
     status, out, err = run_cli(["check", "--inventory", str(corpus / "inventory.toml"), "--corpus", str(corpus),
