@@ -17,6 +17,7 @@ verdict depends only on the message and the rendered files.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -125,7 +126,6 @@ class Spamd:
         exe = engines.require("spamd")
         paths = []
         if self.profile == "lean":
-            import shutil
             lean = self.rendered_sa.parent / "spamd"
             rules, site = self.workdir / "rules", self.workdir / "site"
             for d in (rules, site):
@@ -218,7 +218,6 @@ class Spamd:
         parent keep running and would otherwise be left behind."""
         self._terminate()
         if self._own_tmp:
-            import shutil
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _terminate(self) -> None:
