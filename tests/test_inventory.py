@@ -60,6 +60,7 @@ BAD = [
     ("spamd-children-string", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = "4"\n', "milter.spamd_children: expected a whole number"),
     ("spamd-children-bool", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = true\n', "milter.spamd_children: expected a whole number"),
     ("concurrency-negative", GOOD_SITE + GOOD_RELAY + '[milter]\nconcurrency = -1\n', "milter.concurrency: expected a whole number of scans in flight"),
+    ("scan-limit-small", GOOD_SITE + GOOD_RELAY + '[milter]\nscan_limit_kb = 10\n', "milter.scan_limit_kb: expected a whole number of KB from 64 to 51200, got 10"),
     ("concurrency-too-many", GOOD_SITE + GOOD_RELAY + '[milter]\nconcurrency = 1000\n', "milter.concurrency: expected a whole number"),
 ]
 

@@ -86,6 +86,15 @@ def test_inventory_sizes_the_unit(write_inventory):
     argv = _exec_start(files["systemd/bouncegen-spamd.service"])
     assert "--listen=127.0.0.1:11000" in argv and "--max-children=7" in argv and "--min-children=7" in argv
     assert "\nconcurrency = 3\n" in files["milter/bouncegen-milter.conf"]
+    assert "\nCapabilityBoundingSet=\n" in files["systemd/bouncegen-spamd.service"]
+
+
+def test_a_port_below_1024_gets_only_the_bind_capability(write_inventory):
+    inv = inventory.load(write_inventory('[site]\ndomains = ["example.org"]\n[[relay]]\nhost = "smtp.example.org"\n'
+                                         '[milter]\nspamd = "127.0.0.1:784"\n'))
+    unit = render.render_files(inv)["systemd/bouncegen-spamd.service"]
+    assert "\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n" in unit
+    assert "--listen=127.0.0.1:784" in _exec_start(unit) and "User=bouncegen" in unit
 
 
 def test_systemd_analyze_verify(files, tmp_path):
