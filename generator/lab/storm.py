@@ -1,4 +1,7 @@
-"""`make storm`: a bounce storm against the private Postfix lab, for both dsn policies.
+"""`make storm`: a bounce storm against the private Postfix lab, for both dsn policies and both
+spamd profiles side by side (lean: the rendered spamd/ profile of bouncegen-spamd.service; full:
+the ruleset beside the stock rules), each followed by a ham run (ordinary mail through the same
+milter: the MX's everyday load).
 
 A benchmark, not a timed test. Postfix's own smtp-source sends backscatter (RFC 3464 bounces,
 plain-text bounces, auto-replies, virus notices; one SMTP session per message, --sessions in
@@ -8,7 +11,8 @@ SAV callouts after the storm, the queue left, and smtp-source -> smtp-sink as th
 ceiling. Counts come from Postfix's own log (maillog_file) and the Maildirs.
 
 Exit status 1 if any backscatter was accepted, any legitimate mail lost, or any SAV callout
-refused; 0 otherwise. Figures are printed as a table (and --json).
+refused; 0 otherwise. Figures are printed as a table; --json FILE writes one record per run
+(DESIGN.md: {"ceiling_per_s", "runs": [{"kind", "policy", "profile", "sent", ...}]}).
 """
 
 from __future__ import annotations
