@@ -69,8 +69,9 @@ install: rules
 channel: rules
 	$(BIN)/bouncegen channel $(BUILD) -o $(CHANNEL_DIR) $(CHANNEL_ARGS)
 
-# The bounce-storm benchmark (README, "Bounce storm"): both dsn policies, exit 1 on any
-# accepted backscatter, lost legitimate mail or refused SAV callout. STORM_ARGS=--json etc.
+# The bounce-storm benchmark (README, "Bounce storm"): both dsn policies x both spamd profiles
+# (lean, full) side by side, each with a ham run; exit 1 on any accepted backscatter, lost
+# legitimate mail or refused SAV callout. STORM_ARGS="--count 500 --json storm.json" etc.
 storm: engines $(BIN)/bouncegen $(VENV)/.test-deps
 	$(BIN)/python -m bouncegen.storm $(STORM_ARGS)
 

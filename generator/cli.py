@@ -83,7 +83,8 @@ def _check(args: argparse.Namespace) -> int:
 
     opts = check.Options(inventory=Path(args.inventory), corpus=Path(args.corpus),
                          manifest=Path(args.manifest) if args.manifest else None, jobs=args.jobs,
-                         log=Path(args.log) if args.log else None, json=args.json, lint=not args.no_lint)
+                         log=Path(args.log) if args.log else None, json=args.json, lint=not args.no_lint,
+                         profile=args.profile)
     try:
         result = check.run(opts)
     except check.Terminated:
@@ -190,6 +191,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--manifest", metavar="FILE.tsv", help="labels: TSV with columns path, category, expected")
     c.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
                    help="spamc workers and spamd children (default: 2 x CPU cores)")
+    c.add_argument("--profile", choices=("lean", "full"), default="lean",
+                   help="spamd's rules: lean = the rendered lean profile the milter's spamd runs (default; same "
+                   "verdicts, faster), full = the ruleset beside the whole stock rule set")
     c.add_argument("--json", action="store_true", help="print JSON (every message's record) instead of tables")
     c.add_argument("--log", metavar="FILE", help="write the per-message log (mass-check style) to FILE")
     c.add_argument("--junit", metavar="FILE",

@@ -366,14 +366,25 @@ def test_spamd_killed_mid_run_exits_3_and_leaves_nothing(tmp_path, scratch, monk
     seen: dict = {}
 
     class DyingSpamd(Spamd):
-        """The real spamd, whose parent process is killed (SIGKILL) shortly after it answers."""
+        """The real spamd, whose parent process is killed (SIGKILL) after its 10th answer (not
+        after a delay: the lean profile may finish the whole corpus before any delay is up)."""
+
+        answered = 0
+        lock = threading.Lock()
 
         def start(self):
             super().start()
             seen["pids"] = self.pids()
             seen["pid"] = self.pid
-            threading.Timer(1.5, self.kill, args=(signal.SIGKILL,)).start()
             return self
+
+        def check(self, message):
+            result = super().check(message)
+            with self.lock:
+                type(self).answered += 1
+                if type(self).answered == 10:
+                    self.kill(signal.SIGKILL)
+            return result
 
     monkeypatch.setattr(check, "Spamd", DyingSpamd)
     status, out, err = run_cli(["check", "--inventory", str(corpus / "inventory.toml"), "--corpus", str(corpus),
@@ -389,10 +400,12 @@ def test_spamd_killed_mid_run_exits_3_and_leaves_nothing(tmp_path, scratch, monk
 @pytest.mark.slow
 @pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_stops_spamd_and_removes_temp(tmp_path, scratch, sig, status):
-    corpus = _big_corpus(tmp_path, 60)
+    # The full profile and 400 messages: still running 2 s after spamd starts (the lean profile
+    # can finish a small corpus before the signal comes).
+    corpus = _big_corpus(tmp_path, 200)
     env = dict(os.environ, TMPDIR=str(scratch))
     proc = subprocess.Popen([sys.executable, "-m", "bouncegen", "check", "--inventory", str(corpus / "inventory.toml"),
-                             "--corpus", str(corpus), "-j", "2", "--no-lint"], env=env,
+                             "--corpus", str(corpus), "-j", "2", "--no-lint", "--profile", "full"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     spamd_pids: list[int] = []
     deadline = time.monotonic() + 60

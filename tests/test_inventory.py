@@ -56,6 +56,12 @@ BAD = [
     ("policy-map-type", GOOD_SITE + GOOD_RELAY + '[policy]\nmap_type = "hash"\n', "policy.map_type: 'hash' is not one of: 'pcre', 'regexp'"),
     ("policy-scores", GOOD_SITE + GOOD_RELAY + '[policy]\nscores = 5\n', "policy.scores: 5 is not one of"),
     ("policy-unknown", GOOD_SITE + GOOD_RELAY + '[policy]\nreject_all = true\n', "policy.reject_all: unknown key"),
+    ("spamd-children-zero", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = 0\n', "milter.spamd_children: expected a whole number of spamd children from 1 to 64, got 0"),
+    ("spamd-children-string", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = "4"\n', "milter.spamd_children: expected a whole number"),
+    ("spamd-children-bool", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = true\n', "milter.spamd_children: expected a whole number"),
+    ("concurrency-negative", GOOD_SITE + GOOD_RELAY + '[milter]\nconcurrency = -1\n', "milter.concurrency: expected a whole number of scans in flight"),
+    ("scan-limit-small", GOOD_SITE + GOOD_RELAY + '[milter]\nscan_limit_kb = 10\n', "milter.scan_limit_kb: expected a whole number of KB from 64 to 51200, got 10"),
+    ("concurrency-too-many", GOOD_SITE + GOOD_RELAY + '[milter]\nconcurrency = 1000\n', "milter.concurrency: expected a whole number"),
 ]
 
 
@@ -122,3 +128,7 @@ def test_defaults(write_inventory):
     inv = inventory.load(write_inventory(GOOD_SITE + GOOD_RELAY))
     assert inv.policy == inventory.Policy(dsn="reject", map_type="pcre", scores="block")
     assert inv.mx_hosts == ()
+    # bouncegen's own spamd, not the host's on 783; one child per core of a 2-core MX, fixed so
+    # that rendering does not depend on the machine; the milter's concurrency follows it.
+    assert inv.milter.spamd == "127.0.0.1:10783" and inv.milter.spamd_children == 2
+    assert inv.milter.concurrency == 0 and inv.milter.milter_concurrency == 2

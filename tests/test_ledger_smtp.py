@@ -167,7 +167,7 @@ class LedgerLab:
 
     def start_relay_milter(self) -> None:
         conf = self.lab.rendered / "relay" / "bouncegen-relay.conf"
-        text = conf.read_text().replace('socket = "inet:127.0.0.1:8894"',
+        text = conf.read_text().replace('socket = "inet:127.0.0.1:8898"',
                                         f'socket = "inet:127.0.0.1:{self.relay_port}"')
         assert f":{self.relay_port}" in text
         conf.write_text(text)

@@ -44,7 +44,9 @@ def settings(tmp_path, scores="block") -> milter.Settings:
 
 def test_settings_rendered_from_the_inventory(tmp_path):
     s = settings(tmp_path)
-    assert s.socket == "inet:127.0.0.1:8897" and (s.spamd_host, s.spamd_port) == ("127.0.0.1", 783)
+    assert s.socket == "inet:127.0.0.1:8897" and (s.spamd_host, s.spamd_port) == ("127.0.0.1", 10783)
+    assert s.concurrency == 2  # [milter] concurrency = 0: as many as spamd_children (default 2)
+    assert s.scan_limit == 512 * 1024
     assert s.threshold == 5.0 and s.scores["BG_BOUNCE"] >= 5.0
     assert all(name.startswith("BG_") for name in s.scores)
     assert "backscatter" in s.reject_text and "%" not in s.reject_text

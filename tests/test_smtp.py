@@ -354,6 +354,7 @@ def for_the_milter(lab) -> bytes:
 
 
 def test_spamd_stopped_tempfails(lab):
+    assert lab.spamd.profile == "lean"  # the faults hold with the lean spamd the milter uses
     message = for_the_milter(lab)
     before = settled(lab)
     lab.stop_spamd()
@@ -370,6 +371,7 @@ def test_spamd_stopped_tempfails(lab):
 def test_spamd_hanging_tempfails(lab):
     """spamd accepts the connection but does not answer (stopped with SIGSTOP): the milter's
     deadline ([milter] timeout) turns that into a 4xx before Postfix's own milter timeout."""
+    assert lab.spamd.profile == "lean"
     pgid = lab.spamd.proc.pid
     os.killpg(pgid, signal.SIGSTOP)
     try:

@@ -1,15 +1,23 @@
 """A private spamd on 127.0.0.1, loaded with a given set of rendered files, and its client.
 
-Used by the corpus runner, the rule tests and the SMTP tests: the real SpamAssassin, one daemon
-started once, fed by the real ``spamc -x`` (so a failing daemon is an error, never a silent pass).
-The daemon reads nothing from the host's configuration but the stock .pre files and the stock
-rules; Bayes, auto-learning, AWL and TxRep are off and no network tests run (``-L``), so a
+Used by the corpus runner, the rule tests, the SMTP tests and the storm: the real SpamAssassin,
+one daemon started once, fed by the real ``spamc -x`` (so a failing daemon is an error, never a
+silent pass). Two profiles (PROFILES):
+
+- ``lean``: the rendered lean scanning profile, DIR/spamd/rules as --configpath and DIR/spamd/site
+  as --siteconfigpath, exactly what bouncegen-spamd.service runs; nothing of the host's
+  configuration is read (no stock .pre file, no stock rule).
+- ``full``: the rendered DIR/spamassassin/ files beside the stock .pre files and the whole stock
+  rule set: the ruleset as a host's own spamd (amavis, spamc at delivery) judges with it.
+
+In both, Bayes, auto-learning, AWL and TxRep are off and no network tests run (``-L``), so a
 verdict depends only on the message and the rendered files.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -88,11 +96,20 @@ class SpamdResult:
     error: str = ""
 
 
+PROFILES = ("lean", "full")
+
+
 class Spamd:
-    """``with Spamd(rendered_sa_dir) as d: d.check(message_bytes)``; stops the daemon by PID."""
+    """``with Spamd(rendered_sa_dir) as d: d.check(message_bytes)``; stops the daemon by PID.
+
+    ``rendered_sa`` is DIR/spamassassin of a rendered tree; with ``profile="lean"`` the daemon
+    loads that tree's DIR/spamd/ instead (see the module's docstring)."""
 
     def __init__(self, rendered_sa: Path, *, children: int = 2, extra_cf: str = "", workdir: Path | None = None,
-                 start_timeout: float = 90.0):
+                 start_timeout: float = 90.0, profile: str = "full"):
+        if profile not in PROFILES:
+            raise ValueError(f"spamd profile {profile!r}: expected one of {', '.join(PROFILES)}")
+        self.profile = profile
         self.rendered_sa = Path(rendered_sa)
         self.children = children
         self.extra_cf = extra_cf
@@ -107,15 +124,25 @@ class Spamd:
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> "Spamd":
         exe = engines.require("spamd")
-        site = engines.sa_site_dir(self.workdir / "site", self.rendered_sa)
+        paths = []
+        if self.profile == "lean":
+            lean = self.rendered_sa.parent / "spamd"
+            rules, site = self.workdir / "rules", self.workdir / "site"
+            for d in (rules, site):
+                shutil.rmtree(d, ignore_errors=True)
+                shutil.copytree(lean / d.name, d)
+            paths.append(f"--configpath={rules}")
+        else:
+            site = engines.sa_site_dir(self.workdir / "site", self.rendered_sa)
+        paths.append(f"--siteconfigpath={site}")
         (site / "01_bouncegen_private.cf").write_text(_PRIVATE_CF + self.extra_cf)
         home = self.workdir / "home"
         home.mkdir(exist_ok=True)
-        for d in (self.workdir, site, home):
+        for d in (self.workdir, site, home, *((rules,) if self.profile == "lean" else ())):
             os.chmod(d, 0o755)
         self.log = self.workdir / "spamd.log"
         self.pidfile = self.workdir / "spamd.pid"
-        argv = [exe, "-L", "-x", f"--siteconfigpath={site}", f"--max-children={self.children}",
+        argv = [exe, "-L", "-x", *paths, f"--max-children={self.children}",
                 f"--min-children={self.children}", "--allowed-ips=127.0.0.1", f"--pidfile={self.pidfile}",
                 f"--syslog={self.log}", f"--helper-home-dir={home}"]
         if os.geteuid() == 0:
@@ -191,7 +218,6 @@ class Spamd:
         parent keep running and would otherwise be left behind."""
         self._terminate()
         if self._own_tmp:
-            import shutil
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _terminate(self) -> None:

@@ -3,10 +3,12 @@
 On the same messages, in one run (so that the machine's load is the same for all):
 
 - runner: ``bouncegen check`` (spamc -x with N workers + postmap, verdicts, records), counted from
-  the first message fed to the last verdict (set-up: render and spamd start, reported apart);
-- raw spamc: the same rendered files in the same private spamd with N children, fed by
-  ``xargs -P N`` running ``spamc -x -y < msg`` with nothing around it (rounds alternate with the
-  runner's, raw first and last; the mean is the reference);
+  the first message fed to the last verdict (set-up: render and spamd start, reported apart),
+  once with each spamd profile: ``lean`` (the rendered spamd/ profile, what the milter's spamd
+  loads) and ``full`` (the ruleset beside the whole stock rule set);
+- raw spamc: the same rendered files in the same private spamd (each profile) with N children,
+  fed by ``xargs -P N`` running ``spamc -x -y < msg`` with nothing around it (rounds alternate
+  with the runner's and between the profiles; the mean is the reference);
 - naive: ``spamassassin -L -t`` once per message with the same site config, on an evenly spread
   subset (it loads every rule for each message, so it is slow);
 - postmap alone: the two postmap calls per message of the runner, by ``xargs -P N``.
@@ -17,6 +19,7 @@ This is a benchmark to read, not a timed test: machines differ.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -29,7 +32,7 @@ from ..runner import check
 from .. import engines
 from ..renderer import inventory, render
 from ..engines.postfix_tables import PostfixChecks
-from ..engines.spamd import _PRIVATE_CF, Spamd
+from ..engines.spamd import _PRIVATE_CF, PROFILES, Spamd
 
 
 def _xargs(files: list[Path], jobs: int, command: str) -> float:
@@ -43,8 +46,8 @@ def _xargs(files: list[Path], jobs: int, command: str) -> float:
     return dt
 
 
-def raw_spamc(rendered: Path, files: list[Path], jobs: int) -> float:
-    with Spamd(rendered / "spamassassin", children=jobs) as d:
+def raw_spamc(rendered: Path, files: list[Path], jobs: int, profile: str = "full") -> float:
+    with Spamd(rendered / "spamassassin", children=jobs, profile=profile) as d:
         cmd = " ".join(shlex.quote(a) for a in d.spamc_argv()) + ' < "$1" > /dev/null'
         return _xargs(files, jobs, cmd)
 
@@ -100,41 +103,46 @@ def main(argv: list[str] | None = None) -> int:
         render.write_tree(render.render_files(inv), rendered)
         pf = PostfixChecks(engines.postfix_config_dir(scratch / "postfix", rendered / "postfix"))
 
-        # Raw and runner alternate (raw, runner, raw, ..., raw) so that a change in the machine's
-        # load during the bench touches both alike; each ratio is taken against the mean raw rate.
+        # Raw and runner alternate, and so do the profiles, so that a change in the machine's load
+        # during the bench touches all alike; each figure is the mean of its rounds.
         opts = check.Options(inventory=Path(args.inventory), corpus=corpus,
                              manifest=Path(args.manifest) if args.manifest else None, jobs=jobs, lint=False,
                              progress=False)
-        raw_s, runner_s = [], []
+        raw_s = {p: [] for p in PROFILES}
+        runner_s = {p: [] for p in PROFILES}
         for r in range(args.rounds):
-            raw_s.append(raw_spamc(rendered, files, jobs))
-            print(f"  round {r + 1}: raw spamc {n / raw_s[-1]:.1f} msg/s", flush=True)
-            result = check.run(opts)
-            runner_s.append(result.seconds_run)
-            print(f"  round {r + 1}: runner {n / runner_s[-1]:.1f} msg/s (set-up {result.seconds_setup:.1f} s)",
-                  flush=True)
-        raw_s.append(raw_spamc(rendered, files, jobs))
-        print(f"  raw spamc (last) {n / raw_s[-1]:.1f} msg/s", flush=True)
+            for profile in PROFILES:
+                raw_s[profile].append(raw_spamc(rendered, files, jobs, profile))
+                result = check.run(dataclasses.replace(opts, profile=profile))
+                runner_s[profile].append(result.seconds_run)
+                print(f"  round {r + 1}, {profile:4}: raw spamc {n / raw_s[profile][-1]:.1f} msg/s, runner "
+                      f"{n / runner_s[profile][-1]:.1f} msg/s (set-up {result.seconds_setup:.1f} s)", flush=True)
         pm_s = postmap_alone(pf, files, jobs)
         naive_s = naive(rendered, subset, scratch)
 
-    raw = sum(n / x for x in raw_s) / len(raw_s)
-    runner = sum(n / x for x in runner_s) / len(runner_s)
+    rate = lambda xs: sum(n / x for x in xs) / len(xs)
+    raw = {p: rate(raw_s[p]) for p in PROFILES}
+    runner = {p: rate(runner_s[p]) for p in PROFILES}
     naive_rate = len(subset) / naive_s
-    rows = [(f"bouncegen check (runner), mean of {len(runner_s)}", n, sum(runner_s) / len(runner_s), runner),
-            (f"raw spamc -> spamd, mean of {len(raw_s)}", n, sum(raw_s) / len(raw_s), raw),
-            ("postmap alone (-hq + -bq)", n, pm_s, n / pm_s),
-            ("naive spamassassin -L -t", len(subset), naive_s, naive_rate)]
+    rows = []
+    for p in PROFILES:
+        rows.append((f"bouncegen check --profile {p}, mean of {len(runner_s[p])}", n,
+                     sum(runner_s[p]) / len(runner_s[p]), runner[p]))
+        rows.append((f"raw spamc -> spamd ({p}), mean of {len(raw_s[p])}", n, sum(raw_s[p]) / len(raw_s[p]), raw[p]))
+    rows += [("postmap alone (-hq + -bq)", n, pm_s, n / pm_s),
+             ("naive spamassassin -L -t (full)", len(subset), naive_s, naive_rate)]
     print()
-    print(f"{'method':40} {'msgs':>6} {'seconds':>8} {'msg/s':>8}")
-    for name, m, sec, rate in rows:
-        print(f"{name:40} {m:6d} {sec:8.1f} {rate:8.1f}")
+    print(f"{'method':46} {'msgs':>6} {'seconds':>8} {'msg/s':>8}")
+    for name, m, sec, r in rows:
+        print(f"{name:46} {m:6d} {sec:8.1f} {r:8.1f}")
     print()
-    print("runner rounds (msg/s): " + ", ".join(f"{n / x:.1f}" for x in runner_s)
-          + "; raw rounds: " + ", ".join(f"{n / x:.1f}" for x in raw_s))
-    print(f"runner / naive spamassassin -t : {runner / naive_rate:6.1f} x   (goal >= 15 x)")
-    print(f"runner / raw spamc (mean)      : {100 * runner / raw:6.1f} %   (goal >= 80 %)")
-    print(f"postmap alone / runner         : {(n / pm_s) / runner:6.1f} x")
+    print(f"runner lean / runner full          : {runner['lean'] / runner['full']:6.2f} x")
+    print(f"raw spamc lean / raw spamc full    : {raw['lean'] / raw['full']:6.2f} x")
+    print(f"runner lean / naive spamassassin -t: {runner['lean'] / naive_rate:6.1f} x")
+    print(f"runner full / naive spamassassin -t: {runner['full'] / naive_rate:6.1f} x   (goal >= 15 x)")
+    for p in PROFILES:
+        print(f"runner / raw spamc ({p:4})         : {100 * runner[p] / raw[p]:6.1f} %   (goal >= 80 %)")
+    print(f"postmap alone / runner lean        : {(n / pm_s) / runner['lean']:6.1f} x")
     return 0
 
 

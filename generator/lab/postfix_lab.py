@@ -119,7 +119,7 @@ class PostfixLab:
     def __init__(self, inv: Inventory, *, smtpd_processes: int = 100, spamd_children: int = 2,
                  extra_params: dict[str, str] | None = None, workdir: Path | None = None,
                  bouncegen: bool = True, config_subdir: str = "etc", milter_unix_socket: bool = False,
-                 chroot_smtpd: bool = False):
+                 chroot_smtpd: bool = False, profile: str = "lean", concurrency: int = 0):
         """bouncegen=False: a host as it is before `bouncegen install` (spamd runs, but neither
         bouncegen's main.cf lines nor its milter), its config in TMP/CONFIG_SUBDIR."""
         self.inv = inv
@@ -130,6 +130,10 @@ class PostfixLab:
         self.config_subdir = config_subdir
         self.smtpd_processes = smtpd_processes
         self.spamd_children = spamd_children
+        # "lean": the spamd of bouncegen-spamd.service (rendered spamd/), what the milter asks in
+        # production; "full": the ruleset beside the stock rules (engines/spamd.py).
+        self.profile = profile
+        self.concurrency = concurrency  # the milter's scans in flight; 0 = spamd_children
         self.extra_params = dict(extra_params or {})
         self.tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bouncegen-lab-"))
         self._own_tmp = workdir is None
@@ -181,7 +185,8 @@ class PostfixLab:
     # -- life cycle ----------------------------------------------------------------------------
     def _render(self, spamd_port: int) -> None:
         inv = dataclasses.replace(self.inv, milter=dataclasses.replace(
-            self.inv.milter, socket=self.milter_address, spamd=f"127.0.0.1:{spamd_port}"))
+            self.inv.milter, socket=self.milter_address, spamd=f"127.0.0.1:{spamd_port}",
+            spamd_children=self.spamd_children, concurrency=self.concurrency))
         files = render.render_files(inv)
         if self.rendered.exists():
             shutil.rmtree(self.rendered)
@@ -199,7 +204,7 @@ class PostfixLab:
             os.chmod(self.tmp, 0o755)
             self.milter_port = free_port()
             self._render(spamd_port=1)
-            self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children).start()
+            self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children, profile=self.profile).start()
             self._render(spamd_port=self.spamd.port)
             self._configure(owner.pw_name, nobody.pw_uid, nobody.pw_gid)
             if self.bouncegen:
@@ -358,7 +363,7 @@ class PostfixLab:
         """A new spamd (new port): the milter settings are rendered again and the milter restarted."""
         self.stop_spamd()
         self.stop_milter()
-        self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children).start()
+        self.spamd = Spamd(self.rendered / "spamassassin", children=self.spamd_children, profile=self.profile).start()
         self._render(spamd_port=self.spamd.port)
         self.start_milter()
 

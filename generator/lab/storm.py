@@ -1,4 +1,7 @@
-"""`make storm`: a bounce storm against the private Postfix lab, for both dsn policies.
+"""`make storm`: a bounce storm against the private Postfix lab, for both dsn policies and both
+spamd profiles side by side (lean: the rendered spamd/ profile of bouncegen-spamd.service; full:
+the ruleset beside the stock rules), each followed by a ham run (ordinary mail through the same
+milter: the MX's everyday load).
 
 A benchmark, not a timed test. Postfix's own smtp-source sends backscatter (RFC 3464 bounces,
 plain-text bounces, auto-replies, virus notices; one SMTP session per message, --sessions in
@@ -8,7 +11,8 @@ SAV callouts after the storm, the queue left, and smtp-source -> smtp-sink as th
 ceiling. Counts come from Postfix's own log (maillog_file) and the Maildirs.
 
 Exit status 1 if any backscatter was accepted, any legitimate mail lost, or any SAV callout
-refused; 0 otherwise. Figures are printed as a table (and --json).
+refused; 0 otherwise. Figures are printed as a table; --json FILE writes one record per run
+(DESIGN.md: {"ceiling_per_s", "runs": [{"kind", "policy", "profile", "sent", ...}]}).
 """
 
 from __future__ import annotations
@@ -126,7 +130,8 @@ def sav_callout(lab) -> tuple[bool, str]:
 
 
 def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_delay: str | None,
-               spamd_children: int, kinds: tuple = samples.BACKSCATTER) -> dict:
+               spamd_children: int, kinds: tuple = samples.BACKSCATTER, profile: str = "lean",
+               ham_count: int = 0, concurrency: int = 0) -> dict:
     inv_path = tmp / f"storm-{policy}.toml"
     inv_path.write_text(INVENTORY.format(dsn=policy))
     inv = inventory.load(inv_path)
@@ -138,12 +143,16 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         path = tmp / f"{name}.eml"
         path.write_bytes(build(0).replace(b"\r\n", b"\n"))
         files[name] = path
-    out: dict = {"policy": policy, "kinds": [k for k, _ in kinds], "backscatter_sent": per_kind * len(kinds),
+    out: dict = {"policy": policy, "profile": profile, "kinds": [k for k, _ in kinds],
+                 "backscatter_sent": per_kind * len(kinds),
                  "sessions": per_kind_sessions * len(kinds), "in_flow_delay": in_flow_delay or "(rendered)"}
-    with PostfixLab(inv, spamd_children=spamd_children, extra_params=extra) as lab:
+    with PostfixLab(inv, spamd_children=spamd_children, extra_params=extra, profile=profile,
+                    concurrency=concurrency) as lab:
         out["in_flow_delay_effective"] = engines.run(
             [lab.postconf, "-c", str(lab.conf), "-h", "in_flow_delay"]).stdout.strip()
-        sids = {s for s in (_sid(lab.master_pid), _sid(lab.spamd.proc.pid), _sid(lab.milter_proc.pid)) if s}
+        parts = {"postfix": _sid(lab.master_pid), "spamd": _sid(lab.spamd.proc.pid), "milter": _sid(lab.milter_proc.pid)}
+        sids = {s for s in parts.values() if s}
+        part_cpu0 = {k: _cpu_seconds({v}) for k, v in parts.items() if v}
         legit = legit_mix(policy)
         legit_sent: list[str] = []
 
@@ -175,6 +184,7 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         sav.halt.set(), trickle.halt.set()
         sav.join(), trickle.join()
         cpu = _cpu_seconds(sids) - cpu0
+        out["cpu_by_part"] = {k: round(_cpu_seconds({parts[k]}) - c, 1) for k, c in part_cpu0.items()}
         # After the storm: SAV callouts on a quiet server.
         after = []
         for _ in range(20):
@@ -214,6 +224,59 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         out["share_tables"] = round((out["rejected_by_tables"] + out["rejected_at_data"]) / refused, 3) if refused else 0
         out["share_spamassassin"] = round(out["rejected_by_spamassassin"] / refused, 3) if refused else 0
         out["legit_lost"] = out["legit_sent"] - out["legit_delivered"]
+        out["ham"] = run_ham(lab, ham_count, sessions, tmp) if ham_count else None
+    return out
+
+
+def run_ham(lab, count: int, sessions: int, tmp: Path) -> dict:
+    """The MX's everyday load: ordinary mail (no backscatter) from smtp-source to alice@ through
+    the same milter and spamd, SAV callouts timed meanwhile; delivered per second counts from
+    the first message sent to the last one delivered."""
+    msg = tmp / "ham.eml"
+    msg.write_bytes(samples.ordinary(0).replace(b"\r\n", b"\n"))
+    rejects = r"milter-reject: END-OF-MESSAGE |NOQUEUE: reject: |\breject: (?:header|body) "
+    log0 = len(re.findall(rejects, lab.maillog()))
+    before = len(lab.delivered(LEGIT_RCPT))
+    sav = Timer(lambda: sav_callout(lab), 0.2)
+    t0 = time.monotonic()
+    sav.start()
+    p = _smtp_source(["-A", "-s", str(sessions), "-m", str(count), "-f", "grace@foreign.test", "-M",
+                      "mx.foreign.test", "-t", LEGIT_RCPT, "-F", str(msg)], lab.port)
+    _, err = p.communicate(timeout=3600)
+    sent_s = time.monotonic() - t0
+    deadline = time.monotonic() + 120
+    while len(lab.delivered(LEGIT_RCPT)) - before < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    total_s = time.monotonic() - t0
+    sav.halt.set()
+    sav.join()
+    delivered = len(lab.delivered(LEGIT_RCPT)) - before
+    refused = len(re.findall(rejects, lab.maillog())) - log0
+    lat = [r[0] * 1000 for r in sav.results]
+    return {"sent": count, "refused": refused, "delivered": delivered, "seconds_sent": round(sent_s, 2),
+            "seconds": round(total_s, 2), "delivered_per_s": round(delivered / total_s, 1),
+            "smtp_source_errors": [err.decode(errors="replace")[-300:]] if p.returncode else [],
+            "sav_refused": [r[2] for r in sav.results if not r[1]],
+            "sav_median_ms": round(statistics.median(lat), 1) if lat else None}
+
+
+def runs_of(r: dict) -> list[dict]:
+    """The JSON records (DESIGN.md: exactly these keys) of one policy x profile lab."""
+    sd = r["sav_during"]
+    storm = {"kind": "storm", "policy": r["policy"], "profile": r["profile"], "sent": r["backscatter_sent"],
+             "refused": r["backscatter_refused"], "refused_per_s": r["rejects_per_second"],
+             "backscatter_accepted": r["backscatter_accepted"], "legit_sent": r["legit_sent"],
+             "legit_delivered": r["legit_delivered"], "sav_refused": len(sd["refused"]) + len(r["sav_after"]["refused"]),
+             "sav_median_ms": sd["median_ms"],
+             "delivered_per_s": round(r["legit_delivered"] / r["storm_seconds"], 1) if r["storm_seconds"] else 0.0}
+    out = [storm]
+    h = r.get("ham")
+    if h:
+        out.append({"kind": "ham", "policy": r["policy"], "profile": r["profile"], "sent": h["sent"],
+                    "refused": h["refused"], "refused_per_s": round(h["refused"] / h["seconds"], 1),
+                    "backscatter_accepted": 0, "legit_sent": h["sent"], "legit_delivered": h["delivered"],
+                    "sav_refused": len(h["sav_refused"]), "sav_median_ms": h["sav_median_ms"],
+                    "delivered_per_s": h["delivered_per_s"]})
     return out
 
 
@@ -239,69 +302,100 @@ def sink_ceiling(count: int, sessions: int, tmp: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bouncegen.storm", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=2000, help="backscatter messages per policy (default 2000)")
+    ap.add_argument("--count", type=int, default=2000, help="backscatter messages per run (default 2000)")
+    ap.add_argument("--ham", type=int, default=1000, metavar="N",
+                    help="ordinary messages of the ham run after each storm (default 1000; 0: none)")
     ap.add_argument("--sessions", type=int, default=20, help="parallel smtp-source sessions (default 20)")
     ap.add_argument("--policy", choices=["reject", "spamassassin"], action="append",
                     help="run only this policy (repeatable; default both)")
+    ap.add_argument("--profile", choices=["lean", "full"], action="append",
+                    help="run only this spamd profile (repeatable; default both, side by side)")
     ap.add_argument("--in-flow-delay", help="override the rendered in_flow_delay (e.g. 1s) to measure it")
-    ap.add_argument("--spamd-children", type=int, default=2)
+    cores = os.cpu_count() or 1
+    # One per core: a lean scan is pure CPU; more children only contend (README, "Bounce storm").
+    ap.add_argument("--spamd-children", type=int, default=cores,
+                    help=f"spamd children (default: one per CPU core = {cores})")
+    ap.add_argument("--concurrency", type=int, default=0,
+                    help="the milter's scans in flight (default 0: as many as spamd children)")
     names = [k for k, _ in samples.BACKSCATTER]
     ap.add_argument("--kinds", default=",".join(names),
                     help=f"comma-separated backscatter kinds of the mix (default: all of {','.join(names)})")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", metavar="FILE", help='write {"ceiling_per_s", "runs": [...]} to FILE')
     args = ap.parse_args(argv)
     wanted = args.kinds.split(",")
     if not wanted or set(wanted) - set(names):
         ap.error(f"--kinds: choose from {','.join(names)}")
     kinds = tuple(k for k in samples.BACKSCATTER if k[0] in wanted)
-    results = {"policies": [], "ceiling": None}
+    labs = []
     with tempfile.TemporaryDirectory(prefix="bouncegen-storm-") as t:
         tmp = Path(t)
         os.chmod(tmp, 0o755)
         for policy in args.policy or ["reject", "spamassassin"]:
-            print(f"storm: policy {policy}: {args.count} backscatter mails, {args.sessions} sessions ...",
-                  file=sys.stderr, flush=True)
-            results["policies"].append(run_policy(policy, count=args.count, sessions=args.sessions, tmp=tmp,
-                                                  in_flow_delay=args.in_flow_delay,
-                                                  spamd_children=args.spamd_children, kinds=kinds))
-        results["ceiling"] = sink_ceiling(args.count, args.sessions, tmp)
+            for profile in args.profile or ["lean", "full"]:
+                print(f"storm: policy {policy}, profile {profile}: {args.count} backscatter mails, then {args.ham} "
+                      f"ordinary ones, {args.sessions} sessions, {args.spamd_children} spamd children ...",
+                      file=sys.stderr, flush=True)
+                labs.append(run_policy(policy, count=args.count, sessions=args.sessions, tmp=tmp,
+                                       in_flow_delay=args.in_flow_delay, spamd_children=args.spamd_children,
+                                       kinds=kinds, profile=profile, ham_count=args.ham,
+                                       concurrency=args.concurrency))
+        ceiling = sink_ceiling(args.count, args.sessions, tmp)
+    runs = [run for r in labs for run in runs_of(r)]
     failed = []
-    for r in results["policies"]:
-        r["ratio_to_ceiling"] = round(r["rejects_per_second"] / results["ceiling"]["per_second"], 4)
+    for r in labs:
+        name = f"{r['policy']}/{r['profile']}"
         if r["backscatter_accepted"]:
-            failed.append(f"{r['policy']}: {r['backscatter_accepted']} backscatter mails accepted")
+            failed.append(f"{name}: {r['backscatter_accepted']} backscatter mails accepted")
         if r["legit_lost"] or r["legit_refused"]:
-            failed.append(f"{r['policy']}: legitimate mail lost: {r['legit_lost']} {r['legit_refused'][:3]}")
+            failed.append(f"{name}: legitimate mail lost: {r['legit_lost']} {r['legit_refused'][:3]}")
         if r["sav_during"]["refused"] or r["sav_after"]["refused"]:
-            failed.append(f"{r['policy']}: SAV callouts refused: {(r['sav_during']['refused'] + r['sav_after']['refused'])[:3]}")
+            failed.append(f"{name}: SAV callouts refused: {(r['sav_during']['refused'] + r['sav_after']['refused'])[:3]}")
         if r["queue_left"]:
-            failed.append(f"{r['policy']}: {r['queue_left']} messages left in the queue")
-    results["failed"] = failed
+            failed.append(f"{name}: {r['queue_left']} messages left in the queue")
+        h = r.get("ham")
+        if h and (h["refused"] or h["delivered"] != h["sent"] or h["sav_refused"]):
+            failed.append(f"{name}: ham: {h['refused']} refused, {h['delivered']} of {h['sent']} delivered, "
+                          f"SAV refused {h['sav_refused'][:3]}")
     if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        c = results["ceiling"]
-        print(f"smtp-source -> smtp-sink ceiling: {c['per_second']} msg/s ({c['messages']} in {c['seconds']} s, {c['sessions']} sessions)")
-        for r in results["policies"]:
-            print(f"\npolicy dsn = {r['policy']!r}  (in_flow_delay = {r['in_flow_delay_effective']}; "
-                  f"mix: {', '.join(r['kinds'])})")
-            print(f"  backscatter sent          {r['backscatter_sent']} in {r['sessions']} parallel sessions, {r['storm_seconds']} s "
-                  f"({r['handled_per_second']}/s answered)")
-            print(f"  refused                   {r['backscatter_refused']}  ({r['rejects_per_second']}/s, "
-                  f"{r['ratio_to_ceiling']:.3f}x the smtp-sink ceiling)")
-            print(f"    by Postfix tables       {r['rejected_by_tables']} + {r['rejected_at_data']} at DATA "
-                  f"({r['share_tables']:.1%})")
-            print(f"    by SpamAssassin (milter) {r['rejected_by_spamassassin']} ({r['share_spamassassin']:.1%})")
-            print(f"  backscatter accepted      {r['backscatter_accepted']}   tempfailed {r['tempfailed']}")
-            print(f"  legitimate sent/delivered {r['legit_sent']}/{r['legit_delivered']}  ({', '.join(r['legit_kinds'])})")
-            sd, sa = r["sav_during"], r["sav_after"]
-            print(f"  SAV during storm          {sd['n']} callouts, median {sd['median_ms']} ms, max {sd['max_ms']} ms, refused {len(sd['refused'])}")
-            print(f"  SAV after storm           {sa['n']} callouts, median {sa['median_ms']} ms, max {sa['max_ms']} ms, refused {len(sa['refused'])}")
-            print(f"  CPU (Postfix+spamd+milter) {r['cpu_seconds']} s  queue left {r['queue_left']}")
-            for e in r["smtp_source_errors"]:
-                print(f"  smtp-source: {e.strip()}")
-        for f in failed:
-            print(f"FAILED: {f}")
+        Path(args.json).write_text(json.dumps({"ceiling_per_s": ceiling["per_second"], "runs": runs}, indent=2) + "\n")
+    print(f"smtp-source -> smtp-sink ceiling: {ceiling['per_second']} msg/s ({ceiling['messages']} in "
+          f"{ceiling['seconds']} s, {ceiling['sessions']} sessions)")
+    for r in labs:
+        print(f"\npolicy dsn = {r['policy']!r}, spamd profile {r['profile']}  (in_flow_delay = "
+              f"{r['in_flow_delay_effective']}; mix: {', '.join(r['kinds'])})")
+        print(f"  backscatter sent          {r['backscatter_sent']} in {r['sessions']} parallel sessions, {r['storm_seconds']} s "
+              f"({r['handled_per_second']}/s answered)")
+        print(f"  refused                   {r['backscatter_refused']}  ({r['rejects_per_second']}/s, "
+              f"{r['rejects_per_second'] / ceiling['per_second']:.3f}x the smtp-sink ceiling)")
+        print(f"    by Postfix tables       {r['rejected_by_tables']} + {r['rejected_at_data']} at DATA "
+              f"({r['share_tables']:.1%})")
+        print(f"    by SpamAssassin (milter) {r['rejected_by_spamassassin']} ({r['share_spamassassin']:.1%})")
+        print(f"  backscatter accepted      {r['backscatter_accepted']}   tempfailed {r['tempfailed']}")
+        print(f"  legitimate sent/delivered {r['legit_sent']}/{r['legit_delivered']}  ({', '.join(r['legit_kinds'])})")
+        sd, sa = r["sav_during"], r["sav_after"]
+        print(f"  SAV during storm          {sd['n']} callouts, median {sd['median_ms']} ms, max {sd['max_ms']} ms, refused {len(sd['refused'])}")
+        print(f"  SAV after storm           {sa['n']} callouts, median {sa['median_ms']} ms, max {sa['max_ms']} ms, refused {len(sa['refused'])}")
+        print(f"  CPU (Postfix+spamd+milter) {r['cpu_seconds']} s "
+              f"({', '.join(f'{k} {v}' for k, v in r['cpu_by_part'].items())})  queue left {r['queue_left']}")
+        h = r.get("ham")
+        if h:
+            print(f"  ham through the milter    {h['delivered']}/{h['sent']} delivered in {h['seconds']} s: "
+                  f"{h['delivered_per_s']}/s; refused {h['refused']}; SAV median {h['sav_median_ms']} ms")
+        for e in r["smtp_source_errors"] + (h["smtp_source_errors"] if h else []):
+            print(f"  smtp-source: {e.strip()}")
+    by = {(x["kind"], x["policy"], x["profile"]): x for x in runs}
+    for policy in args.policy or ["reject", "spamassassin"]:
+        lean, full = by.get(("storm", policy, "lean")), by.get(("storm", policy, "full"))
+        if lean and full and full["refused_per_s"]:
+            line = f"\nlean / full, dsn = {policy!r}: storm refused {lean['refused_per_s']}/s vs {full['refused_per_s']}/s = " \
+                   f"{lean['refused_per_s'] / full['refused_per_s']:.2f}x"
+            hl, hf = by.get(("ham", policy, "lean")), by.get(("ham", policy, "full"))
+            if hl and hf and hf["delivered_per_s"]:
+                line += f"; ham delivered {hl['delivered_per_s']}/s vs {hf['delivered_per_s']}/s = " \
+                        f"{hl['delivered_per_s'] / hf['delivered_per_s']:.2f}x"
+            print(line)
+    for f in failed:
+        print(f"FAILED: {f}")
     return 1 if failed else 0
 
 

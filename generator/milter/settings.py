@@ -27,6 +27,8 @@ class Settings:
     exempt_networks: tuple
     exempt_hosts: tuple[str, ...]
     scores: dict
+    concurrency: int = 2  # scans in flight at once (older settings files without it: 2)
+    scan_limit: int = 512 * 1024  # bytes of a message that spamd judges
 
     @classmethod
     def load(cls, path: str | Path) -> "Settings":
@@ -41,6 +43,8 @@ class Settings:
                 exempt_networks=tuple(ipaddress.ip_network(n) for n in ex.get("networks", [])),
                 exempt_hosts=tuple(h.lower() for h in ex.get("hosts", [])),
                 scores={str(k): float(v) for k, v in sc.items()},
+                concurrency=max(1, int(m.get("concurrency", 2))),
+                scan_limit=max(1024, int(m.get("scan_limit", 512 * 1024))),
             )
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"{path}: not a bouncegen milter settings file: {exc}") from None

@@ -70,8 +70,26 @@ MILTER_DEFAULTS: dict[str, Any] = {
     # uses it (8891 opendkim, 8892 a second opendkim in many guides, 8893 opendmarc, 8894 openarc,
     # 11332 rspamd, 7357 clamav-milter examples; spamass-milter and amavisd-milter use sockets).
     "socket": "inet:127.0.0.1:8897",
-    "spamd": "127.0.0.1:783",         # spamd's address, host:port
+    # The dedicated lean spamd (spamd/, systemd/bouncegen-spamd.service), not the host's spamd on
+    # 783 that amavis or spamc at delivery use: 10783 (783 + 10000) is in no /etc/services entry
+    # and clear of the ports mail hosts use beside Postfix (amavis 10024-10026, opendkim 8891,
+    # rspamd 11332-11334).
+    "spamd": "127.0.0.1:10783",       # spamd's address, host:port
     "timeout": 120,                   # seconds for spamd to answer before the milter tempfails
+    # One child per core: a lean scan is pure CPU (a few ms, no network test, no Bayes I/O), so
+    # more children than cores only contend (make storm, 2 cores, 3 paired runs: 2 children
+    # refused 115-122/s, 4 children 90-92/s, with 30 % more spamd CPU a message). 2 = the cores
+    # of a 2-core MX. Rendered output must not depend on the machine that renders it, so this is
+    # a fixed default, not os.cpu_count(): set it to the MX's cores.
+    "spamd_children": 2,
+    # Scans the milter has in flight at once; 0 = as many as spamd has children (more would only
+    # wait in spamd's listen queue, with the clock running).
+    "concurrency": 0,
+    # KB of a message spamd judges: headers and the body's first part up to this size. The
+    # evidence of backscatter (the report, the quoted headers) comes first; a 30 MB attachment
+    # would only hold a milter thread and a spamd child. A longer message is judged on this
+    # prefix, and the milter's log says so.
+    "scan_limit_kb": 512,
     "exempt_networks": [],            # clients never checked besides our relays (e.g. mynetworks)
     # The bouncegen executable the systemd unit runs (ExecStart=): a fact of the site, rendered,
     # so that the unit is the same file on every host and reviewable before install.
@@ -89,9 +107,21 @@ class MilterSettings:
     timeout: int = MILTER_DEFAULTS["timeout"]
     exempt_networks: tuple = ()
     bouncegen: str = MILTER_DEFAULTS["bouncegen"]
+    spamd_children: int = MILTER_DEFAULTS["spamd_children"]
+    concurrency: int = MILTER_DEFAULTS["concurrency"]
+    scan_limit_kb: int = MILTER_DEFAULTS["scan_limit_kb"]
+
+    @property
+    def spamd_port(self) -> int:
+        return int(self.spamd.rpartition(":")[2])
+
+    @property
+    def milter_concurrency(self) -> int:
+        """Scans in flight at once: ``concurrency``, or spamd's children when it is 0."""
+        return self.concurrency or self.spamd_children
 
 
-# [ledger] (optional): the sent-mail ledger (DESIGN.md, "Proof of origin"); see bouncegen.ledger.
+# [ledger] (optional): the sent-mail ledger (docs/ledger.md); see bouncegen.ledger.
 LEDGER_KEYS = {"store", "key_file", "days"}
 
 
@@ -416,6 +446,15 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
             p.add("milter.timeout", f"expected a whole number of seconds from 1 to 250, got {_show(t)}")
         else:
             out["timeout"] = t
+    for name, low, high, what in (("spamd_children", 1, 64, "spamd children"),
+                                  ("concurrency", 0, 256, "scans in flight (0 = as many as spamd_children)"),
+                                  ("scan_limit_kb", 64, 51200, "KB")):
+        if name in m:
+            n = m[name]
+            if not isinstance(n, int) or isinstance(n, bool) or not low <= n <= high:
+                p.add(f"milter.{name}", f"expected a whole number of {what} from {low} to {high}, got {_show(n)}")
+            else:
+                out[name] = n
     if "exempt_networks" in m:
         nets = []
         for key, s in _string_list(m["exempt_networks"], "milter.exempt_networks", p, required=False):

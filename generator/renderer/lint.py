@@ -33,6 +33,24 @@ def lint_spamassassin(rendered: Path, scratch: Path) -> list[str]:
     return problems
 
 
+def lint_lean_profile(rendered: Path, scratch: Path) -> list[str]:
+    """The lean scanning profile (spamd/) alone: its rules/ as the only config path, its site/
+    as the site config, no stock file: a rule that needs something the profile lacks (a stock
+    sub-rule, a plugin's eval) fails here."""
+    exe = engines.require("spamassassin")
+    home = scratch / "lean-home"
+    home.mkdir(exist_ok=True)
+    lean = rendered / "spamd"
+    proc = engines.run(
+        [exe, "--lint", f"--configpath={lean / 'rules'}", f"--siteconfigpath={lean / 'site'}", "--prefspath=/dev/null"],
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C"},
+    )
+    problems = [f"spamassassin --lint (lean profile, spamd/): {w}" for w in _warnings(proc.stderr)]
+    if proc.returncode != 0 and not problems:
+        problems.append(f"spamassassin --lint (lean profile, spamd/): exit status {proc.returncode}")
+    return problems
+
+
 def lint_postfix(rendered: Path, scratch: Path, map_types: dict[str, str]) -> list[str]:
     postmap = engines.require("postmap")
     postconf = engines.require("postconf")
@@ -67,6 +85,8 @@ def lint(rendered: Path, map_types: dict[str, str], *, require_tools: bool) -> l
         scratch = Path(tmp)
         if require_tools or engines.which("spamassassin"):
             problems += lint_spamassassin(rendered, scratch)
+            if (rendered / "spamd").is_dir():
+                problems += lint_lean_profile(rendered, scratch)
         else:
             notes.append("spamassassin not found: SpamAssassin lint skipped")
         if require_tools or (engines.which("postmap") and engines.which("postconf")):

@@ -17,6 +17,7 @@ from typing import Callable
 import jinja2
 
 import fnmatch
+import re
 
 from .. import __version__
 from . import escape, lint, netpatterns
@@ -58,11 +59,21 @@ OUTPUTS = (
     Output("relay/main.cf", "relay/main.cf.j2", when=lambda inv: inv.ledger is not None),
     Output("relay/bouncegen-relay.conf", "relay/bouncegen-relay.conf.j2", when=lambda inv: inv.ledger is not None),
     Output("systemd/bouncegen-milter.service", "systemd/bouncegen-milter.service.j2"),
+    # The lean scanning profile of bouncegen's own spamd (installed to /etc/bouncegen/spamd/):
+    # rules/ for --configpath (the ruleset and the profile's settings, no stock rule file),
+    # site/ for --siteconfigpath (only the plugins the ruleset needs, and the rescue plugin).
+    Output("spamd/rules/10_bouncegen_lean.cf", "spamd/10_bouncegen_lean.cf.j2"),
+    Output("spamd/rules/72_bouncegen.cf", "spamassassin/72_bouncegen.cf.j2"),
+    Output(f"spamd/rules/{LEDGER_CF}", f"spamassassin/{LEDGER_CF}.j2", when=lambda inv: inv.ledger is not None),
+    Output("spamd/site/00_bouncegen_lean.pre", "spamd/00_bouncegen_lean.pre.j2"),
+    Output("spamd/site/72_bouncegen.pre", "spamassassin/72_bouncegen.pre.j2"),
+    Output("spamd/site/BouncegenRescue.pm", "spamassassin/BouncegenRescue.pm.j2"),
+    Output("systemd/bouncegen-spamd.service", "systemd/bouncegen-spamd.service.j2"),
 )
 
 # Where the relay-role milter listens on each relay (loopback; rendered into relay/main.cf and
 # relay/bouncegen-relay.conf alike).
-RELAY_MILTER_SOCKET = "inet:127.0.0.1:8894"
+RELAY_MILTER_SOCKET = "inet:127.0.0.1:8898"  # beside the MX milter's 8897; 8894 is openarc's
 
 
 
@@ -86,6 +97,15 @@ def sa_plugin_source(name: str) -> str:
     return (data_dir("sa_plugin") / name).read_text(encoding="utf-8").rstrip("\n")
 
 
+# A host name's top-level domain as written in a uri rule's regular expression ("boxbe\.com").
+_URI_TLD = re.compile(r"[a-z0-9]\\\.([a-z]{2,63})(?![a-z0-9])", re.I)
+
+
+def uri_tlds(families: tuple[Family, ...]) -> list[str]:
+    """The TLDs of the host names the uri rules name, for the lean profile's util_rb_tld."""
+    return sorted({m.lower() for f in families for r in f.rules if r.type == "uri" for m in _URI_TLD.findall(r.test)})
+
+
 def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
     return {
         "inv": inv,
@@ -93,6 +113,7 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         "families": families,
         "version": __version__,
         "relay_milter_socket": RELAY_MILTER_SOCKET,
+        "uri_tlds": uri_tlds(families),
         "inventory_name": inv.path.name,
         "sha256": inv.sha256,
         "exact_relays": [r for r in inv.relays if not r.is_glob],

@@ -20,9 +20,18 @@ RULE_TYPES = ("header", "body", "rawbody", "full", "uri", "meta", "mimeheader")
 _NAME = re.compile(r"^(__)?[A-Z][A-Z0-9_]*$")
 MAX_NAME = 22
 MAX_DESCRIBE = 50
-# Names a meta rule may use without defining them: the stock VBounce sub-rules and the rescue
-# contract (__BG_RESCUE for bounces/notices/challenges, __BG_RESCUE_REPLY for auto-replies).
-EXTERNAL_NAMES = frozenset({"__MY_SERVERS_FOUND", "__HAVE_BOUNCE_RELAYS", "__BG_RESCUE", "__BG_RESCUE_REPLY", "__BG_FROM_OURS"})
+# Names a meta rule may use without a family defining them: only what bouncegen's own templates
+# define (72_bouncegen.cf.j2: the rescue contract, __BG_RESCUE for bounces/notices/challenges and
+# __BG_RESCUE_REPLY for auto-replies, and __BG_FROM_OURS). Never a stock sub-rule
+# (__MY_SERVERS_FOUND, __AUTOREPLY_*, __CRBOUNCE_*, anything of 20_vbounce.cf): the lean scanning
+# profile (spamd/) loads no stock rule file, so a meta that leans on one would silently lose that
+# term there and judge differently from the full profile. Write our own __BG_ equivalent instead.
+EXTERNAL_NAMES = frozenset({"__BG_RESCUE", "__BG_RESCUE_REPLY", "__BG_FROM_OURS"})
+# eval: functions a rule may call: those of the plugins the lean profile loads (Check,
+# MIMEHeader, VBounce; spamd/site/00_bouncegen_lean.pre) and of bouncegen's rescue plugin.
+EVAL_FUNCTIONS = frozenset({"bouncegen_rescue", "bouncegen_reply_msgid", "have_any_bounce_relays",
+                            "check_whitelist_bounce_relays", "check_welcomelist_bounce_relays"})
+_EVAL = re.compile(r"^eval:\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _META_NAME = re.compile(r"\b_*[A-Z][A-Z0-9_]*\b")
 
 
@@ -139,11 +148,17 @@ def load_families(directory: Path | None = None) -> tuple[Family, ...]:
             seen[rule.name] = fam.path.name
     for fam in families:
         for rule in fam.rules:
+            ev = _EVAL.match(rule.test)
+            if ev and ev.group(1) not in EVAL_FUNCTIONS:
+                problems.append(f"{fam.path.name}: {rule.name}: eval:{ev.group(1)}() is no function of the plugins "
+                                "the lean profile loads (spamd/site/00_bouncegen_lean.pre)")
             if rule.type != "meta":
                 continue
             for ref in _META_NAME.findall(rule.test):
                 if ref not in seen and ref not in EXTERNAL_NAMES:
-                    problems.append(f"{fam.path.name}: {rule.name}: meta uses {ref}, which no family defines")
+                    problems.append(f"{fam.path.name}: {rule.name}: meta uses {ref}, which neither a family nor "
+                                    "bouncegen's templates define (stock sub-rules are not loaded in the lean "
+                                    "profile: write a __BG_ rule of our own)")
     if problems:
         raise RuleDataError(problems)
     return tuple(families)

@@ -91,6 +91,9 @@ class Options:
     json: bool = False
     lint: bool = True
     progress: bool | None = None  # None: when stderr is a terminal
+    # "lean": the rendered lean scanning profile (spamd/), what bouncegen's milter asks in the
+    # SMTP session (same verdicts, faster); "full": the ruleset beside the whole stock rule set.
+    profile: str = "lean"
 
 
 @dataclass
@@ -325,8 +328,11 @@ def provenance(opts: Options, inv, jobs: int, pf: PostfixChecks | None, ledger_n
         "corpus": str(opts.corpus),
         "ledger": ledger_note or (inv.ledger.store_shown if inv.ledger else None),
         "manifest": str(opts.manifest) if opts.manifest else None,
-        "options": {"jobs": jobs, "spamd_children": jobs, "lint": opts.lint,
-                    "spamd": "spamd -L -x, private --siteconfigpath (stock .pre + rendered .cf), Bayes/AWL/TxRep off",
+        "options": {"jobs": jobs, "spamd_children": jobs, "lint": opts.lint, "profile": opts.profile,
+                    "spamd": ("spamd -L -x, lean profile (rendered spamd/rules + spamd/site, no stock file)"
+                              if opts.profile == "lean" else
+                              "spamd -L -x, full profile (stock .pre + stock rules + rendered spamassassin/)")
+                    + ", Bayes/AWL/TxRep off",
                     "spamc": "spamc -x -y", "postfix": pf.describe() if pf else None},
         "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -383,7 +389,7 @@ def run(opts: Options, *, on_spamd=None) -> Result:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="setup") as setup:
             lint_job = setup.submit(_lint, rendered, inv) if opts.lint else None
             prov_job = setup.submit(provenance, opts, inv, jobs, pf, ledger_note)
-            spamd = Spamd(rendered / "spamassassin", children=jobs, workdir=tmp / "spamd")
+            spamd = Spamd(rendered / "spamassassin", children=jobs, workdir=tmp / "spamd", profile=opts.profile)
             spamd.start()
             if lint_job is not None:
                 lint_job.result()

@@ -128,7 +128,7 @@ def print_tables(result: Result, out: IO[str]) -> None:
                   f"({s['messages_per_second'] or 0:.1f} msg/s, set-up {s['seconds_setup']:.1f} s)")
     console.print(f"SpamAssassin {p['spamassassin']}, Postfix {p['postfix']}, bouncegen {p['bouncegen']}; "
                   f"inventory {p['inventory']} (sha256 {p['inventory_sha256'][:12]}), policy.scores = "
-                  f"{p['policy']['scores']}, -j {p['options']['jobs']}")
+                  f"{p['policy']['scores']}, -j {p['options']['jobs']}, profile {p['options'].get('profile', 'full')}")
 
     t = Table(box=box.SIMPLE_HEAD, title="Verdicts per category", title_justify="left")
     for col in ("category", "n", "caught", "expected", "wrong"):

@@ -1,0 +1,45 @@
+"""`python -m bouncegen.storm` end to end, tiny: both profiles side by side for one policy, a ham
+run each, and the --json FILE record shape of DESIGN.md (exactly these keys). Real Postfix,
+spamd and milter; the figures themselves are the benchmark's business, not this test's."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from bouncegen.lab import storm
+from support import need
+
+pytestmark = [pytest.mark.smtp, pytest.mark.slow]
+
+KEYS = {"kind", "policy", "profile", "sent", "refused", "refused_per_s", "backscatter_accepted", "legit_sent",
+        "legit_delivered", "sav_refused", "sav_median_ms", "delivered_per_s"}
+
+
+def test_storm_side_by_side_json(tmp_path):
+    need("postfix", "postconf", "postmap", "spamd", "spamc", "smtp-source", "smtp-sink")
+    if os.environ.get("CI"):
+        __import__("Milter")
+    else:
+        pytest.importorskip("Milter")
+    if os.geteuid() != 0:
+        pytest.skip("a Postfix master runs as root")
+    out = tmp_path / "storm.json"
+    status = storm.main(["--count", "40", "--ham", "20", "--sessions", "4", "--policy", "spamassassin",
+                         "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert set(data) == {"ceiling_per_s", "runs"} and data["ceiling_per_s"] > 0
+    assert [(r["kind"], r["policy"], r["profile"]) for r in data["runs"]] == [
+        ("storm", "spamassassin", "lean"), ("ham", "spamassassin", "lean"),
+        ("storm", "spamassassin", "full"), ("ham", "spamassassin", "full")]
+    for r in data["runs"]:
+        assert set(r) == KEYS, r
+        assert r["backscatter_accepted"] == 0 and r["sav_refused"] == 0
+        assert r["legit_delivered"] == r["legit_sent"]
+        if r["kind"] == "storm":
+            assert r["sent"] == r["refused"] == 40
+        else:
+            assert r["sent"] == r["legit_sent"] == 20 and r["refused"] == 0
+    assert status == 0
