@@ -92,8 +92,8 @@ def test_install_twice_second_run_changes_nothing(root, capsys):
     assert status == 0, err
     assert "validated: spamassassin --lint, postconf -n, postfix check, postmap" in out
     # .cf .pre .pm, 3 maps + .db, bouncegen/{main.cf,host-params.json}, main.cf, the milter's
-    # settings and unit
-    assert "installed: 12 files changed" in out
+    # settings, the lean spamd profile (5 files) and the two units
+    assert "installed: 18 files changed" in out
     assert "warning:" not in out
     assert "postfix -c" in out and "reload" in out  # the reload commands are printed
 
@@ -524,3 +524,22 @@ def test_smtpd_milters_merge_and_unmerge(host_value, want):
         assert (sets, removes) == ([("smtpd_milters", ", ".join(theirs))], [])
     else:
         assert (sets, removes) == ([], ["smtpd_milters"])
+
+
+@pytest.mark.postfix
+@pytest.mark.spamassassin
+@pytest.mark.slow
+def test_ledger_settings_are_not_world_readable(root, tmp_path, capsys):
+    """The ledger's URL may carry a Redis password: its settings file is installed 0640, in the
+    SpamAssassin directory and in the lean spamd's profile alike; the rules stay 0644."""
+    site = tmp_path / "site.toml"
+    site.write_text(EXAMPLE.read_text() + '[ledger]\nstore = "redis://:s3cret@127.0.0.1:6390/1"\n'
+                    'key_file = "/etc/bouncegen/ledger.key"\n')
+    status, out, err = run(capsys, "install", str(site), "--root", str(root))
+    assert status == 0, err
+    for secret in ("etc/mail/spamassassin/72_bouncegen_ledger.cf", "etc/bouncegen/spamd/rules/72_bouncegen_ledger.cf"):
+        path = root / secret
+        assert "s3cret" in path.read_text()
+        assert path.stat().st_mode & 0o777 == 0o640, secret
+    assert (root / "etc/mail/spamassassin/72_bouncegen.cf").stat().st_mode & 0o777 == 0o644
+    assert "s3cret" not in out + err

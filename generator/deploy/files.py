@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
+import grp
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from .layout import MARKER
+from ..renderer.render import SITE_SECRETS, file_diff
+from .layout import MARKER, SERVICE_GROUP
+
 
 def _is_ours(path: Path) -> bool:
     try:
@@ -27,11 +29,7 @@ def _read(path: Path) -> str | None:
 
 
 def _udiff(old: str | None, new: str | None, live: Path) -> list[str]:
-    a = [] if old is None else old.splitlines(keepends=True)
-    b = [] if new is None else new.splitlines(keepends=True)
-    lines = list(difflib.unified_diff(a, b, str(live) if old is not None else "/dev/null",
-                                      str(live) if new is not None else "/dev/null"))
-    return [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines]
+    return file_diff(old, new, str(live), str(live))
 
 
 class Backup:
@@ -94,6 +92,13 @@ def _atomic_copy(src: Path, dest: Path) -> None:
             os.chmod(tmp, st.st_mode & 0o7777)
             with contextlib.suppress(PermissionError):
                 os.chown(tmp, st.st_uid, st.st_gid)
+        elif dest.name in SITE_SECRETS:
+            # The ledger's URL may carry a Redis password: root and the service group only (the
+            # milter's spamd runs as bouncegen; add amavis or debian-spamd to that group for
+            # post-queue lookups).
+            os.chmod(tmp, 0o640)
+            with contextlib.suppress(KeyError, PermissionError):
+                os.chown(tmp, 0, grp.getgrnam(SERVICE_GROUP).gr_gid)
         else:
             os.chmod(tmp, 0o644)
         os.replace(tmp, dest)

@@ -29,6 +29,7 @@ ETC_DIR = "/etc/bouncegen"  # the milter's settings (milter/), the spamd profile
 UNITS_DIR = "/etc/systemd/system"
 MILTER_CONF = "bouncegen-milter.conf"
 MILTER_UNIT = "bouncegen-milter.service"
+SERVICE_USER = SERVICE_GROUP = "bouncegen"  # the units' user and group: never root, never postfix
 
 
 @dataclass

@@ -21,9 +21,9 @@ from typing import Callable
 
 from .. import engines
 from ..errors import EngineError
-from .layout import DEFAULT_POSTFIX_DIR, Target
+from .layout import DEFAULT_POSTFIX_DIR, SERVICE_USER, Target
 
-USER = "bouncegen"  # the milter's own system user: never root, never postfix
+USER = SERVICE_USER  # the milter's own system user: never root, never postfix
 
 
 def systemd_running() -> bool:

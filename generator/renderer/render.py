@@ -200,12 +200,27 @@ def render(inv: Inventory, out_dir: Path, *, require_tools: bool = False, do_lin
     return sorted(files), notes
 
 
+def file_diff(old: str | None, new: str | None, old_name: str, new_name: str) -> list[str]:
+    """A unified diff of one file (None: the file does not exist), as render --check and install
+    print it. A file with site secrets (SITE_SECRETS) is named as changed, never shown."""
+    import difflib
+
+    if old == new:
+        return []
+    if Path(new_name if new is not None else old_name).name in SITE_SECRETS:
+        what = "new" if old is None else "removed" if new is None else "changed"
+        return [f"{what}: {new_name if new is not None else old_name} (site secrets, contents not shown)\n"]
+    lines = difflib.unified_diff([] if old is None else old.splitlines(keepends=True),
+                                 [] if new is None else new.splitlines(keepends=True),
+                                 old_name if old is not None else "/dev/null",
+                                 new_name if new is not None else "/dev/null")
+    return [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines]
+
+
 def diff(inv: Inventory, out_dir: Path) -> list[str]:
     """Unified diff from OUT_DIR's current files to what render() would write (empty: up to
     date). render() replaces the whole spamassassin/ and postfix/ directories, so a file there
     that would no longer be rendered shows as removed. Nothing is written."""
-    import difflib
-
     files = render_files(inv)
     current = {}
     for sub in sorted({Path(rel).parts[0] for rel in files}):
@@ -215,13 +230,5 @@ def diff(inv: Inventory, out_dir: Path) -> list[str]:
                     current[f.relative_to(out_dir).as_posix()] = f.read_text(encoding="utf-8", errors="replace")
     lines: list[str] = []
     for rel in sorted(set(files) | set(current)):
-        old, new = current.get(rel), files.get(rel)
-        if old == new:
-            continue
-        lines += difflib.unified_diff(
-            [] if old is None else old.splitlines(keepends=True),
-            [] if new is None else new.splitlines(keepends=True),
-            f"a/{rel}" if old is not None else "/dev/null",
-            f"b/{rel}" if new is not None else "/dev/null",
-        )
-    return [line if line.endswith("\n") else line + "\n" for line in lines]
+        lines += file_diff(current.get(rel), files.get(rel), f"a/{rel}", f"b/{rel}")
+    return lines
