@@ -36,6 +36,7 @@ from typing import Callable
 
 from ..errors import BouncegenError, EngineError, LintError, UsageError
 from ..milter.health import CheckError
+from ..renderer.rules import load_families, rule_names
 from . import files, maincf, services as svc
 from .files import Backup, _atomic_copy, _read, _udiff  # noqa: F401 (re-exported for callers)
 from .layout import (DEFAULT_POSTFIX_DIR, DEFAULT_SA_DIR, HOST_STATE, MAPS_SUBDIR, STATE_FILE,  # noqa: F401
@@ -43,7 +44,7 @@ from .layout import (DEFAULT_POSTFIX_DIR, DEFAULT_SA_DIR, HOST_STATE, MAPS_SUBDI
 from .services import do_reload, reload_commands  # noqa: F401
 from .source import parse_main_cf, source_dir
 from .stage import installed_service_files, stage, unit_order
-from .validate import _lint_site, _postfix_check_possible, _probe_maps, inactive_rules, pf_check, rule_names, sa_lint, validate  # noqa: F401
+from .validate import _lint_site, _postfix_check_possible, _probe_maps, inactive_rules, pf_check, sa_lint, validate  # noqa: F401
 
 
 def default_services(target: Target):
@@ -117,9 +118,7 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
             new += _probe_maps(plan.stage_pf, types)
             base += sa_base.result() if sa_base else []
             new += sa_new.result()
-        inactive = inactive_rules(plan.stage_sa, rule_names([src / "spamassassin" / n for n in
-                                                              sorted(os.listdir(src / "spamassassin"))]),
-                                  scratch / "rules")
+        inactive = inactive_rules(plan.stage_sa, rule_names(load_families()), scratch / "rules")
         if inactive:
             say(f"warning: SpamAssassin with {target.sa_dir} as it is does not define these rules, so "
                 f"bouncegen's rules will not fire: {', '.join(inactive)} (is the VBounce plugin loaded by a "

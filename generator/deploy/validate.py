@@ -102,21 +102,6 @@ print "$_\n" for grep { !exists $sa->{conf}->{test_types}->{$_} } @ARGV;
 """
 
 
-def rule_names(files: list[Path]) -> list[str]:
-    """The scored rules of our .cf files and every rule their meta rules name."""
-    names = set()
-    for f in files:
-        if f.suffix != ".cf":
-            continue
-        text = f.read_text(encoding="utf-8", errors="replace")
-        names.update(re.findall(r"^\s*score\s+([A-Za-z_]\w*)", text, re.M))
-        for meta, expr in re.findall(r"^\s*meta\s+([A-Za-z_]\w*)\s+(.*)$", text, re.M):
-            names.add(meta)
-            # names, not functions such as rules_matching(...)
-            names.update(re.findall(r"\b([A-Za-z_]\w*)\b(?!\s*\()", expr))
-    return sorted(names)
-
-
 def inactive_rules(site: Path, names: list[str], scratch: Path) -> list[str]:
     """Those of NAMES that SpamAssassin does not define with SITE as its site directory."""
     if not names:

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import EngineError
+from ..facts import MAPS_SUBDIR
 
 # Postfix and spamd live in sbin, which a non-root PATH often lacks.
 _EXTRA_PATH = ("/usr/sbin", "/usr/local/sbin", "/sbin")
@@ -93,10 +94,10 @@ def postfix_config_dir(dest: Path, rendered_pf: Path) -> Path:
     """Lay out a private Postfix config directory: the rendered main.cf lines as main.cf, and the
     maps under bouncegen/, exactly where those lines name them ($config_directory/bouncegen/)."""
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "bouncegen").mkdir(exist_ok=True)
+    (dest / MAPS_SUBDIR).mkdir(exist_ok=True)
     for f in sorted(rendered_pf.iterdir()):
         if f.name != "main.cf":
-            shutil.copy(f, dest / "bouncegen" / f.name)
+            shutil.copy(f, dest / MAPS_SUBDIR / f.name)
     shutil.copy(rendered_pf / "main.cf", dest / "main.cf")
     (dest / "master.cf").touch()
     return dest

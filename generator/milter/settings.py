@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..renderer.rules import LEDGER_UNAVAIL
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,8 @@ class Settings:
         return bool(name) and not name.startswith("[") and any(fnmatch.fnmatchcase(name, h) for h in self.exempt_hosts)
 
 
-# The rule the BouncegenRescue plugin fires when the sent-mail ledger could not answer for a
-# message with references (store down, slow, locked). Post-queue its negative score cancels a
-# verdict; in the session it never counts as points: a verdict together with it is a 4xx.
-LEDGER_UNAVAIL = "BG_LEDGER_UNAVAIL"
-
-
 def verdict(tests: tuple[str, ...], scores: dict[str, float]) -> tuple[float, list[str]]:
+    # LEDGER_UNAVAIL never counts as points here (see renderer/rules.py): the milter turns a
+    # verdict together with it into a 4xx.
     hit = sorted(t for t in tests if t in scores and t != LEDGER_UNAVAIL)
     return sum(scores[t] for t in hit), hit

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import engines
 from ..errors import LintError
+from ..facts import MAPS_SUBDIR
 
 _PROBE = "bouncegen-lint-probe"
 
@@ -59,7 +60,7 @@ def lint_postfix(rendered: Path, scratch: Path, map_types: dict[str, str]) -> li
     proc = engines.run([postconf, "-c", str(conf), "-n"])
     problems += [f"postconf (main.cf): {w}" for w in _warnings(proc.stderr)]
     for name, map_type in sorted(map_types.items()):
-        path = conf / "bouncegen" / name
+        path = conf / MAPS_SUBDIR / name
         if map_type == "hash":
             proc = engines.run([postmap, "-c", str(conf), f"hash:{path}"])
             probe = engines.run([postmap, "-c", str(conf), "-q", "<>", f"hash:{path}"])

@@ -19,12 +19,12 @@ import jinja2
 import fnmatch
 import re
 
-from .. import __version__
+from .. import __version__, facts
 from . import escape, lint, netpatterns
 from ..errors import TemplateError
 from .inventory import Inventory
 from ..resources import data_dir
-from .rules import Family, load_families
+from .rules import Family, load_families, verdict_scores
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,8 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         "policy": inv.policy,
         "families": families,
         "version": __version__,
+        "facts": facts.for_templates(),
+        "scores": verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None),
         "relay_milter_socket": RELAY_MILTER_SOCKET,
         "uri_tlds": uri_tlds(families),
         "inventory_name": inv.path.name,

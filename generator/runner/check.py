@@ -35,13 +35,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__, engines
+from ..facts import THRESHOLD
 from ..renderer import inventory, render
+from ..renderer.rules import load_families, verdict_scores
 from ..errors import EngineError, UsageError
 from ..engines.postfix_tables import PostfixChecks, PostfixResult
 from ..engines.spamd import Spamd, SpamdResult
 
 EXPECTED = ("block", "pass")
-BLOCK_POINTS = 5.0  # a stock required_score; what the "block" score policy promises per family
+BLOCK_POINTS = THRESHOLD  # what the "block" score policy promises per family
 
 # The sent-mail ledger a corpus was written for: a maillog of our relays (DESIGN.md, layout).
 LEDGER_FIXTURE = Path("ledger") / "maillog"
@@ -212,24 +214,6 @@ def prepare(raw: bytes) -> tuple[bytes, list[str]]:
     return raw, notes
 
 
-_SCORE = re.compile(r"^\s*score\s+(BG_\w+)\s+(-?\d+(?:\.\d+)?)", re.M)
-_RULE = re.compile(r"^\s*(?:header|body|rawbody|full|uri|meta|mimeheader|uri_detail)\s+(BG_\w+)\b", re.M)
-
-
-def verdict_scores(sa_dir: Path) -> dict[str, float]:
-    """Every BG_* rule of the rendered .cf files with its score. A rule's first score value is
-    score set 0 (no Bayes, no network tests), the set our private spamd runs with; a rule
-    without a score line gets SpamAssassin's default of 1.0."""
-    scores: dict[str, float] = {}
-    for cf in sorted(sa_dir.glob("*.cf")):
-        text = cf.read_text(encoding="utf-8")
-        for name in _RULE.findall(text):
-            scores.setdefault(name, 1.0)
-        for name, value in _SCORE.findall(text):
-            scores[name] = float(value)
-    return scores
-
-
 def decide(rec: Record, pf: PostfixResult | None, sa: SpamdResult | None, scores: dict[str, float],
            policy: str, confdir: Path) -> None:
     if pf is not None:
@@ -383,7 +367,7 @@ def run(opts: Options, *, on_spamd=None) -> Result:
         confdir = engines.postfix_config_dir(tmp / "postfix", rendered / "postfix")
         _require_map_type(confdir, inv.policy.map_type)
         pf = PostfixChecks(confdir)
-        scores = verdict_scores(rendered / "spamassassin")
+        scores = verdict_scores(load_families(), inv.policy.scores, ledger=inv.ledger is not None)
         # The lint and the version probes each start a Perl SpamAssassin: run them while spamd
         # starts, and wait for both before the first message (a lint failure ends the run).
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="setup") as setup:
