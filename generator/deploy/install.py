@@ -118,7 +118,9 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
             new += _probe_maps(plan.stage_pf, types)
             base += sa_base.result() if sa_base else []
             new += sa_new.result()
-        inactive = inactive_rules(plan.stage_sa, rule_names(load_families()), scratch / "rules")
+        # The scored rules are enough to tell whether SpamAssassin loads the ruleset at all.
+        scored = [n for n in rule_names(load_families()) if not n.startswith("__")]
+        inactive = inactive_rules(plan.stage_sa, scored, scratch / "rules")
         if inactive:
             say(f"warning: SpamAssassin with {target.sa_dir} as it is does not define these rules, so "
                 f"bouncegen's rules will not fire: {', '.join(inactive)} (is the VBounce plugin loaded by a "
