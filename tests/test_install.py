@@ -454,7 +454,7 @@ def test_host_milters_kept_and_uninstall_restores_every_line(root, capsys):
     assert not [n for n in added if n.startswith("milter_") or n == "non_smtpd_milters"], added
     unit = root / "etc/systemd/system/bouncegen-milter.service"
     assert unit.is_file() and (root / "etc/bouncegen/bouncegen-milter.conf").is_file()
-    assert "units staged in" in out and "systemctl enable --now bouncegen-milter.service" in out
+    assert "units staged in" in out and "systemctl enable --now bouncegen-spamd.service bouncegen-milter.service" in out
 
     assert run(capsys, "install", str(EXAMPLE), "--root", str(root))[1].startswith("nothing to change")
 
