@@ -16,27 +16,15 @@ import pytest
 from bouncegen.engines.spamd import Spamd
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
+from bouncegen.lab.site import FOREIGN, MX1, ONE_RELAY, example_site
 from bouncegen.milter.spamc import spamd_symbols
 from bouncegen.renderer import inventory, render
 from support import ROOT, need
 
 TIMEOUT = 20  # [milter] timeout of the lab: every answer must come before it
 
-INVENTORY = f"""\
-[site]
-domains = ["example.org", "example.net"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25"]
-[mx]
-hosts = ["mx1.example.org"]
-[policy]
-dsn = "spamassassin"
-[milter]
-timeout = {TIMEOUT}
-scan_limit_kb = 256
-"""
-FOREIGN = ("203.0.113.7", "mx.foreign.test")
+INVENTORY = example_site(relay=ONE_RELAY, mx=MX1, policy={"dsn": "spamassassin"},
+                         milter={"timeout": TIMEOUT, "scan_limit_kb": 256})
 ALICE = "alice@example.org"
 
 

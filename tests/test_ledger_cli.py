@@ -14,17 +14,10 @@ import pytest
 
 from bouncegen import cli
 from bouncegen.ledger import commands, keys, load_key, open_store
+from bouncegen.lab.site import MX1, ONE_RELAY, example_site
 from bouncegen.renderer import inventory, render
 
-SITE = """\
-[site]
-domains = ["example.org"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25"]
-[mx]
-hosts = ["mx1.example.org"]
-"""
+SITE = example_site(site={"domains": ["example.org"]}, relay=ONE_RELAY, mx=MX1)
 
 NOW = time.mktime((2026, 11, 30, 12, 0, 0, 0, 0, -1))  # local time, as syslog stamps are
 TODAY = keys.today(NOW)

@@ -27,6 +27,7 @@ import pytest
 
 from bouncegen.engines.spamd import Spamd, free_port
 from bouncegen.lab.postfix_lab import PostfixLab
+from bouncegen.lab.site import MX1, ONE_RELAY, example_site
 from bouncegen.ledger import create_key_file, load_key, open_store
 from bouncegen.renderer import inventory
 from support import RedisServer
@@ -34,23 +35,6 @@ from test_smtp import ALICE, FOREIGN, _need_engines, deliver
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
-INVENTORY = """\
-[site]
-domains = ["example.org", "example.net"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25"]
-[mx]
-hosts = ["mx1.example.org"]
-[policy]
-dsn = "spamassassin"
-[milter]
-timeout = 10
-[ledger]
-store = "{store}"
-key_file = "{key}"
-days = 30
-"""
 
 BOB = "bob@example.org"
 
@@ -144,7 +128,8 @@ class LedgerLab:
             store = self.redis.url()
         else:
             store = f"sqlite:{self.dir / 'ledger.db'}"
-        text = INVENTORY.format(store=store, key=self.key_file)
+        text = example_site(relay=ONE_RELAY, mx=MX1, policy={"dsn": "spamassassin"}, milter={"timeout": 10},
+                            ledger={"store": store, "key_file": str(self.key_file), "days": 30})
         (workdir / "site.toml").write_text(text)
         self.inv = inventory.load(workdir / "site.toml")
         self.relay_port = free_port()

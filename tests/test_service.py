@@ -25,26 +25,17 @@ from bouncegen.engines.spamd import Spamd, free_port
 from bouncegen.errors import LintError
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
+from bouncegen.lab.site import FOREIGN, MX1, ONE_RELAY, example_site
 from bouncegen.milter import health
 from bouncegen.renderer import inventory
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
-FOREIGN = ("203.0.113.7", "mx.foreign.test")
 ALICE = "alice@example.org"
 MILTER = "bouncegen-milter.service"
 
-HOST_INVENTORY = """\
-[site]
-domains = ["example.org"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25"]
-[mx]
-hosts = ["mx1.example.org"]
-[policy]
-dsn = "spamassassin"
-"""
+HOST_INVENTORY = example_site(site={"domains": ["example.org"]}, relay=ONE_RELAY, mx=MX1,
+                              policy={"dsn": "spamassassin"})
 MILTER_TABLE = """\
 [milter]
 socket = "inet:127.0.0.1:{port}"

@@ -18,30 +18,11 @@ from bouncegen import engines
 from bouncegen.renderer import inventory
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
+from bouncegen.lab.site import FOREIGN, MX1, OUR_RELAY, example_site
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
-INVENTORY = """\
-[site]
-domains = ["example.org", "example.net"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25", "2001:db8:25::25"]
-[[relay]]
-host = "smtp2.out.example.org"
-addresses = ["198.51.100.0/28", "2001:db8:26::/48"]
-[[relay]]
-host = "mailout-?.example.net"
-[mx]
-hosts = ["mx1.example.org"]
-[policy]
-dsn = "{dsn}"
-[milter]
-timeout = {timeout}
-"""
 
-FOREIGN = ("203.0.113.7", "mx.foreign.test")
-OUR_RELAY = ("192.0.2.25", "smtp1.out.example.org")
 OUR_RELAY_BY_NAME = ("203.0.113.40", "mailout-3.example.net")  # a relay known by name only
 ALICE = "alice@example.org"
 
@@ -63,7 +44,7 @@ def _need_engines():
 
 def make_inventory(tmp_path, dsn: str, timeout: int = 5):
     path = tmp_path / f"site-{dsn}.toml"
-    path.write_text(INVENTORY.format(dsn=dsn, timeout=timeout))
+    path.write_text(example_site(mx=MX1, policy={"dsn": dsn}, milter={"timeout": timeout}))
     return inventory.load(path)
 
 
