@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
-from support import need
+from support import need, need_lab
 
 from bouncegen import engines
 from bouncegen.deploy import install, services as svc
 from bouncegen.engines.spamd import Spamd, free_port
 from bouncegen.errors import LintError
 from bouncegen.lab import mail as samples
+from bouncegen.lab import daemon
 from bouncegen.lab.postfix_lab import PostfixLab
 from bouncegen.lab.site import FOREIGN, MX1, ONE_RELAY, example_site
 from bouncegen.milter import health
@@ -58,17 +59,7 @@ InternalHosts           127.0.0.1
 
 
 def _need_engines():
-    need("postfix", "postconf", "postmap", "spamd", "spamc", "opendkim", "opendkim-genkey", "sendmail")
-    missing = []
-    try:
-        import Milter  # noqa: F401
-    except ImportError:
-        missing.append("pymilter")
-    if os.geteuid() != 0:
-        missing.append("root (a Postfix master runs as root)")
-    if missing:
-        msg = "service tests need: " + ", ".join(missing)
-        pytest.fail(msg) if os.environ.get("CI") else pytest.skip(msg)
+    need_lab("opendkim", "opendkim-genkey", "sendmail", what="service tests")
 
 
 class OpenDKIM:
@@ -100,13 +91,7 @@ class OpenDKIM:
         raise AssertionError("opendkim did not listen")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        daemon.stop(self.proc, group=False)
         self.log.close()
 
 

@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from bouncegen import engines
 from bouncegen.renderer import inventory
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
+from support import need_lab
 from bouncegen.lab.site import FOREIGN, MX1, OUR_RELAY, example_site
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
@@ -28,18 +28,7 @@ ALICE = "alice@example.org"
 
 
 def _need_engines():
-    missing = [p for p in ("postfix", "postconf", "postmap", "spamd", "spamc") if not engines.which(p)]
-    try:
-        import Milter  # noqa: F401
-    except ImportError:
-        missing.append("pymilter (pip install pymilter; needs libmilter-dev)")
-    if os.geteuid() != 0:
-        missing.append("root (a Postfix master runs as root)")
-    if missing:
-        msg = "SMTP tests need: " + ", ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    need_lab()
 
 
 def make_inventory(tmp_path, dsn: str, timeout: int = 5):
