@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import engines
+from bouncegen import cli, engines
 from bouncegen.lab import daemon
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +27,13 @@ def need(*programs: str) -> None:
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    """bouncegen ARGV in this process: its exit status, stdout and stderr."""
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def need_lab(*programs: str, what: str = "SMTP tests") -> None:

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from bouncegen import cli
 from bouncegen.ledger import commands, keys, load_key, open_store
+from support import run
 from bouncegen.lab.site import MX1, ONE_RELAY, example_site
 from bouncegen.renderer import inventory, render
 
@@ -28,12 +28,6 @@ def site(tmp_path, store: str | None = None, days: int = 30) -> str:
     path = tmp_path / "site.toml"
     path.write_text(SITE + f'[ledger]\nstore = {json.dumps(store)}\nkey_file = "{tmp_path / "ledger.key"}"\ndays = {days}\n')
     return str(path)
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # -- maillog lines --------------------------------------------------------------------------------
