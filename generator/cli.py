@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import BouncegenError
+from .subcommand import add_command
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -149,14 +150,11 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"bouncegen {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser(
-        "render",
+    p = add_command(sub, "render",
         help="render an inventory into SpamAssassin and Postfix files",
         description="Render INVENTORY into DIR/spamassassin/ and DIR/postfix/, lint the result with the "
         "real spamassassin and postmap, then move it into place.",
-        epilog=RENDER_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        epilog=RENDER_EPILOG)
     p.add_argument("inventory", metavar="INVENTORY", help="the site inventory (TOML)")
     p.add_argument("-o", "--output", default="build", metavar="DIR", help="output directory (default: build)")
     p.add_argument("--no-lint", action="store_true", help="skip the lint with spamassassin and postmap")
@@ -177,15 +175,12 @@ def parser() -> argparse.ArgumentParser:
     install.add_subcommand(sub)
     channel.add_subcommand(sub)
     ledger_commands.add_subcommand(sub)
-    c = sub.add_parser(
-        "check",
+    c = add_command(sub, "check",
         help="run a labelled corpus through the rendered rules on the real spamd and postmap",
         description="Render INVENTORY into a temporary directory, start one private spamd, feed every message "
         "of the corpus through spamc -x and the Postfix tables through postmap, and compare each verdict "
         "with its label.",
-        epilog=CHECK_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        epilog=CHECK_EPILOG)
     c.add_argument("--inventory", required=True, metavar="INV", help="the site inventory (TOML)")
     c.add_argument("--corpus", required=True, metavar="DIR", help="the directory of sample mails")
     c.add_argument("--manifest", metavar="FILE.tsv", help="labels: TSV with columns path, category, expected")
@@ -200,15 +195,12 @@ def parser() -> argparse.ArgumentParser:
                    help="write JUnit XML to FILE for a CI page: one test case per message, named by its path")
     c.add_argument("--no-lint", action="store_true", help="skip spamassassin --lint / postmap lint of the rendered files")
     c.set_defaults(func=_check)
-    m = sub.add_parser(
-        "milter",
+    m = add_command(sub, "milter",
         help="run the SMTP-time milter (SpamAssassin verdict of the ruleset at end of DATA)",
         description="Serve Postfix's smtpd_milters: ask spamd for the ruleset's verdict and refuse "
         "backscatter with 550 5.7.1; tempfail (4xx) on any error. Runs in the foreground until "
         "SIGTERM.",
-        epilog=MILTER_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        epilog=MILTER_EPILOG)
     m.add_argument("--config", required=True, metavar="FILE", help="the rendered milter/bouncegen-milter.conf")
     m.add_argument("--check", action="store_true",
                    help="do not serve: check the settings, spamd (PING) and a milter handshake on the "

@@ -6,12 +6,15 @@ skipped engine test would make a green CI that tested nothing)."""
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from bouncegen import engines
+from bouncegen import cli, engines
+from bouncegen.lab import daemon
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = bool(os.environ.get("CI"))
@@ -24,6 +27,47 @@ def need(*programs: str) -> None:
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    """bouncegen ARGV in this process: its exit status, stdout and stderr."""
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def need_lab(*programs: str, what: str = "SMTP tests") -> None:
+    """What a PostfixLab needs: the engines (the Postfix and spamd ones and ``programs``),
+    pymilter and root (a Postfix master runs as root)."""
+    missing = [p for p in ("postfix", "postconf", "postmap", "spamd", "spamc", *programs) if not engines.which(p)]
+    try:
+        import Milter  # noqa: F401
+    except ImportError:
+        missing.append("pymilter (pip install pymilter; needs libmilter-dev)")
+    if os.geteuid() != 0:
+        missing.append("root (a Postfix master runs as root)")
+    if missing:
+        msg = f"{what} need: " + ", ".join(missing)
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def spamd_dir(prefix: str) -> Path:
+    """A directory below /tmp that spamd's user can reach (spamd runs as nobody under root): the
+    SQLite WAL reader writes its -shm index beside the database, and the key must be readable."""
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(d, 0o777)
+    return d
+
+
+def give_to_spamd(*paths: Path) -> None:
+    """Hand the files to nobody, spamd's user under root (it opens the SQLite store read-write)."""
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        for p in paths:
+            if p.exists():
+                os.chown(p, nobody.pw_uid, nobody.pw_gid)
 
 
 class Tables:
@@ -98,11 +142,5 @@ class RedisServer:
 
     def stop(self) -> None:
         """Stop the server by its PID (SIGTERM, then SIGKILL after 10 s)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        daemon.stop(self.proc, timeout=10, group=False)
         self.proc = None

@@ -11,10 +11,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from support import need
+from support import need, run
 
 from bouncegen.deploy import channel
-from bouncegen import cli, engines
+from bouncegen import engines
 from bouncegen.renderer import render
 from bouncegen.renderer.inventory import load
 
@@ -58,12 +58,6 @@ Subject: cheap pills
 """
 
 
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def sa_env(tmp_path: Path) -> dict:
@@ -181,15 +175,21 @@ def test_sa_update_installs_the_archive_then_lint_and_rule_fires(tmp_path, capsy
     assert b"BG_BOUNCE" in scan.stdout, scan.stdout.decode(errors="replace")[-2000:]
 
 
+def rules_only_channel(capsys, tmp_path: Path, source: Path) -> tuple[str, Path]:
+    """bouncegen channel of SOURCE, which must carry 72_bouncegen.cf alone: the report and the archive."""
+    out = tmp_path / "channel"
+    status, text, err = run(capsys, "channel", str(source), "-o", str(out), "--version", "1000001")
+    assert status == 0, err
+    assert "members: 72_bouncegen.cf\n" in text
+    return text, out / "1000001.tar.gz"
+
+
 def test_plugin_code_stays_out_of_the_channel(tmp_path, capsys):
     """sa-update will not activate plugins from a channel (4.0.1 wants --reallyallowplugins), so
     the relay-rescue plugin is installed per host and the channel carries the rules only."""
-    out = tmp_path / "channel"
-    status, text, err = run(capsys, "channel", str(EXAMPLE), "-o", str(out), "--version", "1000001")
-    assert status == 0, err
-    assert "members: 72_bouncegen.cf\n" in text
+    text, archive = rules_only_channel(capsys, tmp_path, EXAMPLE)
     assert "not in the channel: 72_bouncegen.pre, BouncegenRescue.pm" in text
-    with tarfile.open(out / "1000001.tar.gz") as tar:
+    with tarfile.open(archive) as tar:
         assert tar.getnames() == ["72_bouncegen.cf"]
 
 
@@ -199,16 +199,13 @@ def test_ledger_secrets_stay_out_of_the_channel(tmp_path, capsys):
     site = tmp_path / "site.toml"
     site.write_text(EXAMPLE.read_text() + '[ledger]\nstore = "redis://:s3cret-pw@127.0.0.1:6390/2"\n'
                     'key_file = "/etc/bouncegen/ledger.key"\n')
-    out = tmp_path / "channel"
-    status, text, err = run(capsys, "channel", str(site), "-o", str(out), "--version", "1000001")
-    assert status == 0, err
-    assert "members: 72_bouncegen.cf\n" in text
+    text, archive = rules_only_channel(capsys, tmp_path, site)
     assert "not in the channel: 72_bouncegen_ledger.cf (the ledger's address and key file" in text
-    with tarfile.open(out / "1000001.tar.gz") as tar:
+    with tarfile.open(archive) as tar:
         assert tar.getnames() == ["72_bouncegen.cf"]
         cf = tar.extractfile("72_bouncegen.cf").read()
     assert b"__BG_LEDGER_HIT" in cf and b"s3cret-pw" not in cf and b"bouncegen_ledger " not in cf
-    assert b"s3cret-pw" not in (out / "1000001.tar.gz").read_bytes()
+    assert b"s3cret-pw" not in archive.read_bytes()
 
 
 @pytest.mark.spamassassin

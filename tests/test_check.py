@@ -20,6 +20,7 @@ import pytest
 
 from bouncegen.runner import check
 from bouncegen import cli, engines
+from bouncegen.lab.site import ONE_RELAY, example_site
 from bouncegen.renderer import inventory, render
 from bouncegen.engines.spamd import Spamd
 
@@ -37,17 +38,8 @@ def _engines():
         pytest.skip(f"engines missing: {', '.join(missing)}")
 
 
-INVENTORY = """\
-[site]
-domains = ["example.org"]
-
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25"]
-
-[policy]
-dsn = "spamassassin"
-"""
+INVENTORY = example_site(site={"domains": ["example.org"]}, relay=ONE_RELAY, mx=None,
+                         policy={"dsn": "spamassassin"})
 
 # -- sample mails, written for these tests --------------------------------------------------------
 
@@ -499,7 +491,8 @@ def test_postfix_wiring_is_read_from_main_cf(tmp_path):
 def test_tag_policy_blocks_on_any_scored_verdict_rule(tmp_path):
     """policy.scores = "tag": 0.1-point labels; block = refused by Postfix or any scored BG_* rule fired."""
     corpus = write_corpus(tmp_path / "tag", SAMPLES)
-    (corpus / "inventory.toml").write_text(INVENTORY + 'scores = "tag"\n')
+    (corpus / "inventory.toml").write_text(example_site(site={"domains": ["example.org"]}, relay=ONE_RELAY, mx=None,
+                                                          policy={"dsn": "spamassassin", "scores": "tag"}))
     result = check.run(check.Options(inventory=corpus / "inventory.toml", corpus=corpus,
                                      manifest=corpus / "manifest.tsv", jobs=2, lint=False, progress=False))
     assert result.rules and all(abs(v) < 1 for v in result.rules.values())

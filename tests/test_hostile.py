@@ -16,27 +16,15 @@ import pytest
 from bouncegen.engines.spamd import Spamd
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
+from bouncegen.lab.site import FOREIGN, MX1, ONE_RELAY, example_site
 from bouncegen.milter.spamc import spamd_symbols
 from bouncegen.renderer import inventory, render
-from support import ROOT, need
+from support import ROOT, need, need_lab
 
 TIMEOUT = 20  # [milter] timeout of the lab: every answer must come before it
 
-INVENTORY = f"""\
-[site]
-domains = ["example.org", "example.net"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25"]
-[mx]
-hosts = ["mx1.example.org"]
-[policy]
-dsn = "spamassassin"
-[milter]
-timeout = {TIMEOUT}
-scan_limit_kb = 256
-"""
-FOREIGN = ("203.0.113.7", "mx.foreign.test")
+INVENTORY = example_site(relay=ONE_RELAY, mx=MX1, policy={"dsn": "spamassassin"},
+                         milter={"timeout": TIMEOUT, "scan_limit_kb": 256})
 ALICE = "alice@example.org"
 
 
@@ -83,10 +71,7 @@ def test_lean_spamd_answers_hostile_messages_quickly(name):
 # -- through Postfix and the milter --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    need("postfix", "postconf", "postmap", "spamd", "spamc")
-    pytest.importorskip("Milter") if not os.environ.get("CI") else __import__("Milter")
-    if os.geteuid() != 0:
-        pytest.skip("a Postfix master runs as root")
+    need_lab()
     path = tmp_path_factory.mktemp("inv") / "site.toml"
     path.write_text(INVENTORY)
     with PostfixLab(inventory.load(path), extra_params={"message_size_limit": "41943040"}) as lab:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import need
+from support import need, run
 
 from bouncegen import cli, engines
 from bouncegen.deploy import files, install
@@ -70,10 +70,10 @@ def snapshot(r: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
+def install_beside(root: Path, capsys, admin_lines: str, *args: str) -> tuple[int, str, str]:
+    """bouncegen install of the example into ROOT, whose main.cf is the admin's plus ADMIN_LINES."""
+    (root / "etc/postfix/main.cf").write_text(admin_main_cf(root) + admin_lines)
+    return run(capsys, "install", str(EXAMPLE), "--root", str(root), *args)
 
 
 def broken_build(tmp_path: Path) -> Path:
@@ -177,23 +177,20 @@ def test_dry_run_writes_nothing(root, capsys):
 @pytest.mark.slow
 def test_admin_value_is_not_replaced_silently(root, capsys):
     main = root / "etc/postfix/main.cf"
-    main.write_text(admin_main_cf(root) + "smtpd_data_restrictions = reject_unauth_pipelining\n")
-    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
+    status, out, err = install_beside(root, capsys, "smtpd_data_restrictions = reject_unauth_pipelining\n")
     assert status == 2
     assert "smtpd_data_restrictions = reject_unauth_pipelining" in err and "--replace-params" in err
     assert not (root / "etc/postfix/bouncegen").exists()
 
     # Merged by hand (our table first, theirs after): kept as the admin wrote it.
     merged = "check_sender_access hash:$config_directory/bouncegen/null_sender, reject_unauth_pipelining"
-    main.write_text(admin_main_cf(root) + f"smtpd_data_restrictions = {merged}\n")
-    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
+    status, out, err = install_beside(root, capsys, f"smtpd_data_restrictions = {merged}\n")
     assert status == 0, err
     assert f"smtpd_data_restrictions = {merged}\n" in main.read_text()
     assert "kept as it is" in out
 
     # A scalar of ours inside a list of theirs is no merge: in_flow_delay = 0 vs 1s.
-    main.write_text(admin_main_cf(root) + f"smtpd_data_restrictions = {merged}\nin_flow_delay = 1s\n")
-    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
+    status, out, err = install_beside(root, capsys, f"smtpd_data_restrictions = {merged}\nin_flow_delay = 1s\n")
     assert status == 2 and "in_flow_delay = 1s" in err
 
 
@@ -412,9 +409,8 @@ def test_every_command_has_help_with_examples(capsys):
 @pytest.mark.spamassassin
 @pytest.mark.slow
 def test_notes_that_mime_processing_off_silences_nested_header_checks(root, capsys):
-    main = root / "etc/postfix/main.cf"
-    main.write_text(admin_main_cf(root) + "nested_header_checks = regexp:/etc/postfix/attachment_names\n")
-    status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root), "--dry-run")
+    status, out, err = install_beside(root, capsys, "nested_header_checks = regexp:/etc/postfix/attachment_names\n",
+                                      "--dry-run")
     assert status == 0, err
     assert "nested_header_checks = regexp:/etc/postfix/attachment_names: with disable_mime_input_processing" in out
 

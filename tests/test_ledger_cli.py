@@ -12,19 +12,12 @@ import time
 
 import pytest
 
-from bouncegen import cli
 from bouncegen.ledger import commands, keys, load_key, open_store
+from support import run
+from bouncegen.lab.site import MX1, ONE_RELAY, example_site
 from bouncegen.renderer import inventory, render
 
-SITE = """\
-[site]
-domains = ["example.org"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25"]
-[mx]
-hosts = ["mx1.example.org"]
-"""
+SITE = example_site(site={"domains": ["example.org"]}, relay=ONE_RELAY, mx=MX1)
 
 NOW = time.mktime((2026, 11, 30, 12, 0, 0, 0, 0, -1))  # local time, as syslog stamps are
 TODAY = keys.today(NOW)
@@ -35,12 +28,6 @@ def site(tmp_path, store: str | None = None, days: int = 30) -> str:
     path = tmp_path / "site.toml"
     path.write_text(SITE + f'[ledger]\nstore = {json.dumps(store)}\nkey_file = "{tmp_path / "ledger.key"}"\ndays = {days}\n')
     return str(path)
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # -- maillog lines --------------------------------------------------------------------------------

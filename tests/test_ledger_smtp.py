@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import email
-import os
-import pwd
 import shutil
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,30 +24,14 @@ import pytest
 
 from bouncegen.engines.spamd import Spamd, free_port
 from bouncegen.lab.postfix_lab import PostfixLab
+from bouncegen.lab.site import MX1, ONE_RELAY, example_site
 from bouncegen.ledger import create_key_file, load_key, open_store
 from bouncegen.renderer import inventory
-from support import RedisServer
+from support import RedisServer, give_to_spamd, spamd_dir
 from test_smtp import ALICE, FOREIGN, _need_engines, deliver
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
-INVENTORY = """\
-[site]
-domains = ["example.org", "example.net"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25"]
-[mx]
-hosts = ["mx1.example.org"]
-[policy]
-dsn = "spamassassin"
-[milter]
-timeout = 10
-[ledger]
-store = "{store}"
-key_file = "{key}"
-days = 30
-"""
 
 BOB = "bob@example.org"
 
@@ -121,30 +102,21 @@ I am out of the office until Monday 7 December with no access to email.
 """.replace("\n", "\r\n").encode()
 
 
-def _to_nobody(*paths: Path) -> None:
-    """spamd runs as nobody under root and opens the SQLite store read-write (WAL)."""
-    if os.geteuid() == 0:
-        nobody = pwd.getpwnam("nobody")
-        for p in paths:
-            if p.exists():
-                os.chown(p, nobody.pw_uid, nobody.pw_gid)
-
-
 class LedgerLab:
     def __init__(self, kind: str, workdir: Path):
         self.kind = kind
-        self.dir = Path(tempfile.mkdtemp(prefix="bouncegen-ledger-lab-", dir="/tmp"))
-        os.chmod(self.dir, 0o777)
+        self.dir = spamd_dir("bouncegen-ledger-lab-")
         self.key_file = self.dir / "ledger.key"
         create_key_file(self.key_file)
-        _to_nobody(self.key_file)
+        give_to_spamd(self.key_file)
         self.redis = None
         if kind == "redis":
             self.redis = RedisServer(workdir / "redis", password="lab-secret").start()
             store = self.redis.url()
         else:
             store = f"sqlite:{self.dir / 'ledger.db'}"
-        text = INVENTORY.format(store=store, key=self.key_file)
+        text = example_site(relay=ONE_RELAY, mx=MX1, policy={"dsn": "spamassassin"}, milter={"timeout": 10},
+                            ledger={"store": store, "key_file": str(self.key_file), "days": 30})
         (workdir / "site.toml").write_text(text)
         self.inv = inventory.load(workdir / "site.toml")
         self.relay_port = free_port()
@@ -158,7 +130,7 @@ class LedgerLab:
             if self.kind == "sqlite":  # the table, before the MX's first lookup
                 with open_store(self.inv.ledger.store, load_key(self.key_file)):
                     pass
-                _to_nobody(*self.dir.glob("ledger.db*"))
+                give_to_spamd(*self.dir.glob("ledger.db*"))
             self.start_relay_milter()
         except BaseException:
             self.stop()

@@ -11,13 +11,10 @@ below the threshold. Every process started here is stopped by its PID.
 from __future__ import annotations
 
 import base64
-import os
-import pwd
 import quopri
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +23,7 @@ import pytest
 from bouncegen.renderer import inventory, render
 from bouncegen.ledger import create_key_file, open_store
 from bouncegen.engines.spamd import Spamd
-from support import RedisServer, need
+from support import RedisServer, give_to_spamd, need, spamd_dir
 from test_rescue import (CLIENT, D, EXPOSE_CF, POSTFIX, TOP, attached, auto_reply, base64_attached, base64_headers,
                          crlf, dsn, forwarded_twice, headers_part, original, plain_bounce, qp_bounce, quoted_reply)
 
@@ -40,22 +37,6 @@ score BGTEST_LEDGER_HIT 0.001
 RECORDED = "<lunch.77@example.org>"  # the Message-ID of test_rescue's original
 
 
-def _ledger_dir() -> Path:
-    """A directory spamd's user can reach (spamd runs as nobody under root): the SQLite WAL
-    reader writes its -shm index beside the database, and the key must be readable."""
-    d = Path(tempfile.mkdtemp(prefix="bouncegen-ledger-", dir="/tmp"))
-    os.chmod(d, 0o777)
-    return d
-
-
-def _give_to_spamd(*paths: Path) -> None:
-    if os.geteuid() == 0:
-        nobody = pwd.getpwnam("nobody")
-        for p in paths:
-            if p.exists():
-                os.chown(p, nobody.pw_uid, nobody.pw_gid)
-
-
 class Site:
     """An inventory with a [ledger], rendered, linted and loaded into its own spamd."""
 
@@ -63,7 +44,7 @@ class Site:
         self.dir = workdir
         self.key_file = workdir / "ledger.key"
         self.key = create_key_file(self.key_file)
-        _give_to_spamd(self.key_file)
+        give_to_spamd(self.key_file)
         self.store_url = store_url
         text = (REPO / "inventory.example.toml").read_text()
         text += f'\n[ledger]\nstore = "{store_url}"\nkey_file = "{self.key_file}"\ndays = 30\n'
@@ -76,7 +57,7 @@ class Site:
         with open_store(self.store_url, self.key, 30) as s:
             s.record(ids)
         for p in self.dir.glob("ledger.db*"):
-            _give_to_spamd(p)
+            give_to_spamd(p)
 
     def check(self, message: str) -> tuple[set[str], float]:
         """(rules hit, total score) through the real spamc."""
@@ -97,7 +78,7 @@ class Site:
 @pytest.fixture(scope="module")
 def sqlite_site():
     need("spamassassin", "spamd", "spamc")
-    d = _ledger_dir()
+    d = spamd_dir("bouncegen-ledger-")
     site = Site(f"sqlite:{d}/ledger.db", d)
     try:
         site.record(RECORDED, "<q.42@example.org>")
@@ -110,7 +91,7 @@ def sqlite_site():
 @pytest.fixture(scope="module")
 def redis_site():
     need("spamassassin", "spamd", "spamc", "redis-server")
-    d = _ledger_dir()
+    d = spamd_dir("bouncegen-ledger-")
     server = RedisServer(d / "redis", password="t3st-pw").start()
     site = None
     try:
@@ -243,7 +224,7 @@ def test_sqlite_locked_is_unavailable_not_blocked():
     reader's open connection would keep the lock from being taken): the lookup is unknown,
     nothing is blocked; once the lock is gone the store answers again."""
     need("spamassassin", "spamd", "spamc")
-    d = _ledger_dir()
+    d = spamd_dir("bouncegen-ledger-")
     site = Site(f"sqlite:{d}/ledger.db", d)
     try:
         site.record(RECORDED)
@@ -275,7 +256,7 @@ def test_sqlite_locked_is_unavailable_not_blocked():
 
 def test_redis_stopped_mid_run_is_unavailable_not_blocked():
     need("spamassassin", "spamd", "spamc", "redis-server")
-    d = _ledger_dir()
+    d = spamd_dir("bouncegen-ledger-")
     server = RedisServer(d / "redis").start()
     site = None
     try:

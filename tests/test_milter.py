@@ -15,27 +15,23 @@ import time
 import pytest
 
 from bouncegen import cli, engines, milter
+from bouncegen.lab.site import example_site
 from bouncegen.renderer import inventory, render
 from bouncegen.engines.spamd import Spamd, free_port
 
-SITE = """\
-[site]
-domains = ["example.org"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25", "2001:db8:26::/48"]
-[[relay]]
-host = "mailout-?.example.net"
-[policy]
-scores = "{scores}"
-[milter]
-exempt_networks = ["10.0.0.0/8"]
-"""
+
+
+def site(scores: str = "block", **milter_table) -> str:
+    """example.org only, no [mx]; our first relay with an IPv4 address and an IPv6 range."""
+    relay = [{"host": "smtp1.out.example.org", "addresses": ["192.0.2.25", "2001:db8:26::/48"]},
+             {"host": "mailout-?.example.net"}]
+    return example_site(site={"domains": ["example.org"]}, relay=relay, mx=None, policy={"scores": scores},
+                        milter={"exempt_networks": ["10.0.0.0/8"], **milter_table})
 
 
 def settings(tmp_path, scores="block") -> milter.Settings:
     inv_path = tmp_path / "site.toml"
-    inv_path.write_text(SITE.format(scores=scores))
+    inv_path.write_text(site(scores))
     files = render.render_files(inventory.load(inv_path))
     conf = tmp_path / "bouncegen-milter.conf"
     conf.write_text(files["milter/bouncegen-milter.conf"])
@@ -98,7 +94,7 @@ def test_spamd_client_against_the_real_spamd(tmp_path):
     if not engines.which("spamd"):
         pytest.fail("spamd missing") if __import__("os").environ.get("CI") else pytest.skip("spamd missing")
     inv_path = tmp_path / "site.toml"
-    inv_path.write_text(SITE.format(scores="block"))
+    inv_path.write_text(site())
     render.write_tree(render.render_files(inventory.load(inv_path)), tmp_path / "out")
     from bouncegen.lab import mail as samples
     with Spamd(tmp_path / "out" / "spamassassin") as d:
@@ -115,8 +111,7 @@ def test_spamd_client_against_the_real_spamd(tmp_path):
 def _conf(tmp_path, milter_port: int, spamd_port: int):
     """The rendered settings with the milter and spamd on the given loopback ports."""
     inv_path = tmp_path / "site.toml"
-    inv_path.write_text(SITE.format(scores="block") + f'socket = "inet:127.0.0.1:{milter_port}"\n'
-                        f'spamd = "127.0.0.1:{spamd_port}"\n')
+    inv_path.write_text(site(socket=f"inet:127.0.0.1:{milter_port}", spamd=f"127.0.0.1:{spamd_port}"))
     render.write_tree(render.render_files(inventory.load(inv_path)), tmp_path / "out")
     return tmp_path / "out"
 

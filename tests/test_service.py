@@ -17,34 +17,26 @@ import time
 from pathlib import Path
 
 import pytest
-from support import need
+from support import need, need_lab
 
 from bouncegen import engines
 from bouncegen.deploy import install, services as svc
 from bouncegen.engines.spamd import Spamd, free_port
 from bouncegen.errors import LintError
 from bouncegen.lab import mail as samples
+from bouncegen.lab import daemon
 from bouncegen.lab.postfix_lab import PostfixLab
+from bouncegen.lab.site import FOREIGN, MX1, ONE_RELAY, example_site
 from bouncegen.milter import health
 from bouncegen.renderer import inventory
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
-FOREIGN = ("203.0.113.7", "mx.foreign.test")
 ALICE = "alice@example.org"
 MILTER = "bouncegen-milter.service"
 
-HOST_INVENTORY = """\
-[site]
-domains = ["example.org"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25"]
-[mx]
-hosts = ["mx1.example.org"]
-[policy]
-dsn = "spamassassin"
-"""
+HOST_INVENTORY = example_site(site={"domains": ["example.org"]}, relay=ONE_RELAY, mx=MX1,
+                              policy={"dsn": "spamassassin"})
 MILTER_TABLE = """\
 [milter]
 socket = "inet:127.0.0.1:{port}"
@@ -67,17 +59,7 @@ InternalHosts           127.0.0.1
 
 
 def _need_engines():
-    need("postfix", "postconf", "postmap", "spamd", "spamc", "opendkim", "opendkim-genkey", "sendmail")
-    missing = []
-    try:
-        import Milter  # noqa: F401
-    except ImportError:
-        missing.append("pymilter")
-    if os.geteuid() != 0:
-        missing.append("root (a Postfix master runs as root)")
-    if missing:
-        msg = "service tests need: " + ", ".join(missing)
-        pytest.fail(msg) if os.environ.get("CI") else pytest.skip(msg)
+    need_lab("opendkim", "opendkim-genkey", "sendmail", what="service tests")
 
 
 class OpenDKIM:
@@ -109,13 +91,7 @@ class OpenDKIM:
         raise AssertionError("opendkim did not listen")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        daemon.stop(self.proc, group=False)
         self.log.close()
 
 

@@ -14,56 +14,26 @@ import time
 
 import pytest
 
-from bouncegen import engines
 from bouncegen.renderer import inventory
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
+from support import need_lab
+from bouncegen.lab.site import FOREIGN, MX1, OUR_RELAY, example_site
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
-INVENTORY = """\
-[site]
-domains = ["example.org", "example.net"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25", "2001:db8:25::25"]
-[[relay]]
-host = "smtp2.out.example.org"
-addresses = ["198.51.100.0/28", "2001:db8:26::/48"]
-[[relay]]
-host = "mailout-?.example.net"
-[mx]
-hosts = ["mx1.example.org"]
-[policy]
-dsn = "{dsn}"
-[milter]
-timeout = {timeout}
-"""
 
-FOREIGN = ("203.0.113.7", "mx.foreign.test")
-OUR_RELAY = ("192.0.2.25", "smtp1.out.example.org")
 OUR_RELAY_BY_NAME = ("203.0.113.40", "mailout-3.example.net")  # a relay known by name only
 ALICE = "alice@example.org"
 
 
 def _need_engines():
-    missing = [p for p in ("postfix", "postconf", "postmap", "spamd", "spamc") if not engines.which(p)]
-    try:
-        import Milter  # noqa: F401
-    except ImportError:
-        missing.append("pymilter (pip install pymilter; needs libmilter-dev)")
-    if os.geteuid() != 0:
-        missing.append("root (a Postfix master runs as root)")
-    if missing:
-        msg = "SMTP tests need: " + ", ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    need_lab()
 
 
 def make_inventory(tmp_path, dsn: str, timeout: int = 5):
     path = tmp_path / f"site-{dsn}.toml"
-    path.write_text(INVENTORY.format(dsn=dsn, timeout=timeout))
+    path.write_text(example_site(mx=MX1, policy={"dsn": dsn}, milter={"timeout": timeout}))
     return inventory.load(path)
 
 

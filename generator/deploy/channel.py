@@ -37,6 +37,7 @@ from typing import Callable
 
 from .. import engines
 from ..errors import EngineError, UsageError
+from ..subcommand import add_command
 from ..renderer.render import SITE_SECRETS
 from .install import source_dir
 
@@ -218,14 +219,11 @@ version with other content; 3 gpg missing or failed.
 
 
 def add_subcommand(sub) -> None:
-    p = sub.add_parser(
-        "channel",
+    p = add_command(sub, "channel",
         help="build an sa-update channel archive of the SpamAssassin files",
         description="Write DIR/N.tar.gz with N.tar.gz.sha256 and .sha512 (and .asc with --gpg-key):\n"
         "an sa-update channel update of the SpamAssassin files of SOURCE, for many MX hosts.",
-        epilog=CHANNEL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        epilog=CHANNEL_EPILOG)
     p.add_argument("source", nargs="?", default="build", metavar="SOURCE",
                    help="inventory (TOML) or rendered directory (default: build)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="channel directory")

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import BouncegenError, EngineError, LintError, UsageError
+from ..subcommand import add_command
 from ..milter.health import CheckError
 from ..renderer.rules import load_families, rule_names
 from . import files, maincf, services as svc
@@ -323,46 +324,44 @@ Exit status: 0 removed or nothing to remove; 2 bad input; 3 postconf/postfix mis
 """
 
 
-def add_subcommand(sub) -> None:
-    p = sub.add_parser(
-        "install",
-        help="install rendered files into SpamAssassin and Postfix, validated, with backup and rollback",
-        description="Install the SpamAssassin files, Postfix maps and main.cf lines of SOURCE into\n"
-        "this host (or --root): a diff first, validation with the real tools before anything\n"
-        "takes effect, a backup, and rollback on any failure.",
-        epilog=INSTALL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("source", nargs="?", default="build", metavar="SOURCE",
-                   help="inventory (TOML) or rendered directory (default: build)")
-    p.add_argument("--root", default="/", metavar="DIR", help="install below DIR (default: /)")
+BACKUP_DIR_HELP = "where backups go (default: ROOT/var/backups/bouncegen)"
+
+
+def _target_arguments(p: argparse.ArgumentParser, verb: str) -> None:
+    """--root, --sa-dir and --postfix-dir: the host (or a tree below ROOT) install and uninstall act on."""
+    p.add_argument("--root", default="/", metavar="DIR", help=f"{verb} below DIR (default: /)")
     p.add_argument("--sa-dir", default=DEFAULT_SA_DIR, metavar="PATH",
                    help="SpamAssassin site directory, under ROOT (default: /etc/mail/spamassassin)")
     p.add_argument("--postfix-dir", default=DEFAULT_POSTFIX_DIR, metavar="PATH",
                    help="Postfix config directory, under ROOT (default: /etc/postfix)")
+
+
+def add_subcommand(sub) -> None:
+    p = add_command(sub, "install",
+        help="install rendered files into SpamAssassin and Postfix, validated, with backup and rollback",
+        description="Install the SpamAssassin files, Postfix maps and main.cf lines of SOURCE into\n"
+        "this host (or --root): a diff first, validation with the real tools before anything\n"
+        "takes effect, a backup, and rollback on any failure.",
+        epilog=INSTALL_EPILOG)
+    p.add_argument("source", nargs="?", default="build", metavar="SOURCE",
+                   help="inventory (TOML) or rendered directory (default: build)")
+    _target_arguments(p, "install")
     p.add_argument("-n", "--dry-run", action="store_true", help="show the diff and validate; write nothing")
     p.add_argument("--reload", action="store_true", help="reload postfix and spamd afterwards (only with --root /)")
     p.add_argument("--replace-params", action="store_true",
                    help="let bouncegen's main.cf values replace values the admin set")
-    p.add_argument("--backup-dir", metavar="DIR", help="where backups go (default: ROOT/var/backups/bouncegen)")
+    p.add_argument("--backup-dir", metavar="DIR", help=BACKUP_DIR_HELP)
     p.set_defaults(func=_run)
 
-    u = sub.add_parser(
-        "uninstall",
+    u = add_command(sub, "uninstall",
         help="take bouncegen's files, units and main.cf lines out again; the host's lines back",
         description="Remove what bouncegen install put on this host (or --root): bouncegen's entry\n"
         "from smtpd_milters and its other main.cf lines (the host's earlier values written back),\n"
         "Postfix reloaded, bouncegen-milter and bouncegen-spamd stopped and disabled, and its files\n"
         "removed, with a backup.",
-        epilog=UNINSTALL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    u.add_argument("--root", default="/", metavar="DIR", help="uninstall below DIR (default: /)")
-    u.add_argument("--sa-dir", default=DEFAULT_SA_DIR, metavar="PATH",
-                   help="SpamAssassin site directory, under ROOT (default: /etc/mail/spamassassin)")
-    u.add_argument("--postfix-dir", default=DEFAULT_POSTFIX_DIR, metavar="PATH",
-                   help="Postfix config directory, under ROOT (default: /etc/postfix)")
+        epilog=UNINSTALL_EPILOG)
+    _target_arguments(u, "uninstall")
     u.add_argument("-n", "--dry-run", action="store_true", help="show what would change; change nothing")
     u.add_argument("--reload", action="store_true", help="reload postfix afterwards (only with --root /)")
-    u.add_argument("--backup-dir", metavar="DIR", help="where backups go (default: ROOT/var/backups/bouncegen)")
+    u.add_argument("--backup-dir", metavar="DIR", help=BACKUP_DIR_HELP)
     u.set_defaults(func=_run_uninstall)

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from .. import engines
+from . import daemon
 from ..renderer import render
 from ..errors import EngineError
 from ..renderer.inventory import Inventory
@@ -284,20 +285,12 @@ class PostfixLab:
             [sys.executable, "-m", "bouncegen", "milter", "--config", str(self.milter_conf), "--log", "stderr"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, umask=umask)
         log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.milter_proc.poll() is not None:
-                raise EngineError(f"bouncegen milter exited: {self.milter_log()[-2000:]}")
-            try:
-                if self.milter_unix_socket:
-                    with socket.socket(socket.AF_UNIX) as s:
-                        s.connect(self.milter_address[5:])
-                else:
-                    socket.create_connection(("127.0.0.1", self.milter_port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise EngineError("bouncegen milter: not listening after 20 s")
+        daemon.wait_listening(self.milter_proc, self._unix_probe if self.milter_unix_socket else daemon.tcp(self.milter_port),
+                              "bouncegen milter", self.milter_log)
+
+    def _unix_probe(self) -> None:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(self.milter_address[5:])
 
     def start_relay_milter(self, conf: Path, umask: int = -1) -> None:
         """bouncegen's milter in the relay role (a rendered relay/bouncegen-relay.conf whose socket
@@ -312,26 +305,11 @@ class PostfixLab:
             [sys.executable, "-m", "bouncegen", "milter", "--config", str(conf), "--log", "stderr"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, umask=umask)
         log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.relay_proc.poll() is not None:
-                raise EngineError(f"bouncegen milter (relay) exited: {self.relay_milter_log()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise EngineError("bouncegen milter (relay): not listening after 20 s")
+        daemon.wait_listening(self.relay_proc, daemon.tcp(port), "bouncegen milter (relay)", self.relay_milter_log)
 
     def stop_relay_milter(self) -> None:
         p, self.relay_proc = self.relay_proc, None
-        if p is not None and p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        daemon.stop(p)
 
     def relay_milter_log(self) -> str:
         try:
@@ -346,13 +324,7 @@ class PostfixLab:
 
     def stop_milter(self) -> None:
         p, self.milter_proc = self.milter_proc, None
-        if p is not None and p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        daemon.stop(p)
 
     def stop_spamd(self) -> None:
         if self.spamd is not None:

@@ -23,6 +23,10 @@ EXAMPLE: dict = {
     "mx": {"hosts": ["mx1.example.org", "mx2.example.org"]},
 }
 
+# The narrower site many SMTP tests use: our first relay, known by its IPv4 address only.
+ONE_RELAY = [{"host": "smtp1.out.example.org", "addresses": ["192.0.2.25"]}]
+MX1 = {"hosts": ["mx1.example.org"]}
+
 # A foreign MTA and our first relay as SMTP clients (address, verified name) in the lab.
 FOREIGN = ("203.0.113.7", "mx.foreign.test")
 OUR_RELAY = ("192.0.2.25", "smtp1.out.example.org")

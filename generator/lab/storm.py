@@ -35,27 +35,12 @@ from .. import engines
 from ..renderer import inventory
 from . import mail as samples
 from .postfix_lab import PostfixLab
+from .site import EXAMPLE, FOREIGN, MX1, OUR_RELAY, example_site
 from ..engines.spamd import free_port
 
-INVENTORY = """\
-[site]
-domains = ["example.org", "example.net"]
-[[relay]]
-host = "smtp1.out.example.org"
-addresses = ["192.0.2.25", "2001:db8:25::25"]
-[[relay]]
-host = "smtp2.out.example.org"
-addresses = ["198.51.100.0/28", "2001:db8:26::/48"]
-[mx]
-hosts = ["mx1.example.org"]
-[policy]
-dsn = "{dsn}"
-"""
 
 BACKSCATTER_RCPT = "bob@example.org"
 LEGIT_RCPT = "alice@example.org"
-FOREIGN = ("203.0.113.7", "mx.foreign.test")
-OUR_RELAY = ("192.0.2.25", "smtp1.out.example.org")
 
 
 def legit_mix(policy: str) -> list[tuple[str, bytes, str, tuple[str, str]]]:
@@ -133,7 +118,7 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
                spamd_children: int, kinds: tuple = samples.BACKSCATTER, profile: str = "lean",
                ham_count: int = 0, concurrency: int = 0) -> dict:
     inv_path = tmp / f"storm-{policy}.toml"
-    inv_path.write_text(INVENTORY.format(dsn=policy))
+    inv_path.write_text(example_site(relay=EXAMPLE["relay"][:2], mx=MX1, policy={"dsn": policy}))
     inv = inventory.load(inv_path)
     extra = {"in_flow_delay": in_flow_delay} if in_flow_delay is not None else {}
     per_kind = -(-count // len(kinds))

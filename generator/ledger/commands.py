@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from ..errors import LedgerError, UsageError
+from ..subcommand import add_command
 from . import keys
 from .store import Store, open_store
 
@@ -259,36 +260,30 @@ Exit status: 0 done; 1 the store or key failed (unreachable, refused, unreadable
 
 
 def add_subcommand(sub) -> None:
-    p = sub.add_parser(
-        "ledger",
+    p = add_command(sub, "ledger",
         help="the sent-mail ledger: create, import maillogs, statistics",
         description="The sent-mail ledger: keyed hashes of the Message-IDs our relays sent, looked up on "
         "the MX to tell a bounce of our own mail from backscatter.",
-        epilog=LEDGER_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        epilog=LEDGER_EPILOG)
     lsub = p.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND", required=True)
-    i = lsub.add_parser("init", help="create the key file (never replaced) and the store",
-                        description="Create [ledger] key_file (32 random bytes, mode 0600; an existing "
-                        "key is kept, never replaced) and the store [ledger] store.",
-                        epilog="example:\n  bouncegen ledger init site.toml && chown bouncegen: /etc/bouncegen/ledger.key\n",
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    i = add_command(lsub, "init", help="create the key file (never replaced) and the store",
+                          description="Create [ledger] key_file (32 random bytes, mode 0600; an existing "
+                          "key is kept, never replaced) and the store [ledger] store.",
+                          epilog="example:\n  bouncegen ledger init site.toml && chown bouncegen: /etc/bouncegen/ledger.key\n")
     i.add_argument("inventory", metavar="INVENTORY", help="the site inventory (TOML) with a [ledger] table")
     i.set_defaults(func=_init)
-    m = lsub.add_parser("import", help="record the Message-IDs of Postfix maillogs",
-                        description="Record the Message-IDs of Postfix cleanup lines "
-                        "('postfix/cleanup[PID]: QUEUEID: message-id=<ID>', any instance; syslog, "
-                        "journald or RFC 5424 prefixes; plain or .gz) with the day of their line.",
-                        epilog="examples:\n  bouncegen ledger import site.toml /var/log/mail.log*\n"
-                        "  journalctl -t postfix/cleanup -o short --since -30d | bouncegen ledger import site.toml -\n",
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    m = add_command(lsub, "import", help="record the Message-IDs of Postfix maillogs",
+                          description="Record the Message-IDs of Postfix cleanup lines "
+                          "('postfix/cleanup[PID]: QUEUEID: message-id=<ID>', any instance; syslog, "
+                          "journald or RFC 5424 prefixes; plain or .gz) with the day of their line.",
+                          epilog="examples:\n  bouncegen ledger import site.toml /var/log/mail.log*\n"
+                          "  journalctl -t postfix/cleanup -o short --since -30d | bouncegen ledger import site.toml -\n")
     m.add_argument("inventory", metavar="INVENTORY", help="the site inventory (TOML) with a [ledger] table")
     m.add_argument("maillog", metavar="MAILLOG", nargs="+", help="maillog files (plain or .gz; - for stdin)")
     m.set_defaults(func=_import)
-    s = lsub.add_parser("stats", help="entries, oldest day and size of the store",
-                        description="Print the live entries, the oldest recorded day and the size of the store.",
-                        epilog="example:\n  bouncegen ledger stats site.toml\n",
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    s = add_command(lsub, "stats", help="entries, oldest day and size of the store",
+                          description="Print the live entries, the oldest recorded day and the size of the store.",
+                          epilog="example:\n  bouncegen ledger stats site.toml\n")
     s.add_argument("inventory", metavar="INVENTORY", help="the site inventory (TOML) with a [ledger] table")
     s.set_defaults(func=_stats)
 

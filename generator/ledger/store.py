@@ -136,6 +136,13 @@ class Store:
 
     def lookup(self, ids: Iterable[str]) -> bool:
         """True when any of the Message-IDs is recorded and not expired."""
+        entries = self._entries(ids)
+        return bool(entries) and self._run("cannot look up", lambda: self._any_recorded(entries))
+
+    def _run(self, what: str, fn):
+        raise NotImplementedError
+
+    def _any_recorded(self, entries: list[str]) -> bool:
         raise NotImplementedError
 
     def stats(self) -> Stats:
@@ -197,15 +204,10 @@ class SqliteStore(Store):
 
         return self._run("cannot record", write)
 
-    def lookup(self, ids: Iterable[str]) -> bool:
-        entries = self._entries(ids)
-        if not entries:
-            return False
+    def _any_recorded(self, entries: list[str]) -> bool:
         marks = ",".join("?" * len(entries))
-        row = self._run("cannot look up", lambda: self.db.execute(
-            f"SELECT 1 FROM sent WHERE h IN ({marks}) AND day >= ? LIMIT 1",
-            (*entries, keys.today() - self.days)).fetchone())
-        return row is not None
+        return self.db.execute(f"SELECT 1 FROM sent WHERE h IN ({marks}) AND day >= ? LIMIT 1",
+                               (*entries, keys.today() - self.days)).fetchone() is not None
 
     def stats(self) -> Stats:
         count, oldest = self._run("cannot read", lambda: self.db.execute(
@@ -262,11 +264,8 @@ class RedisStore(Store):
 
         return self._run("cannot record", write)
 
-    def lookup(self, ids: Iterable[str]) -> bool:
-        entries = self._entries(ids)
-        if not entries:
-            return False
-        return self._run("cannot look up", lambda: self.client.exists(*(REDIS_PREFIX + h for h in entries))) > 0
+    def _any_recorded(self, entries: list[str]) -> bool:
+        return self.client.exists(*(REDIS_PREFIX + h for h in entries)) > 0
 
     def stats(self) -> Stats:
         def scan():

@@ -140,14 +140,10 @@ def run(settings: RelaySettings) -> int:
 
     Milter.factory = RelayMilter
     Milter.set_flags(0)  # changes nothing in the message
-    sock = settings.socket
-    if sock.startswith("unix:"):
-        sock = "local:" + sock[5:]
-    elif sock.startswith("inet:"):
-        host, _, port = sock[5:].rpartition(":")
-        sock = f"inet:{port}@{host.strip('[]')}"
     from ..ledger.store import mask_url
+    from .service import pymilter_socket
 
+    sock = pymilter_socket(settings.socket)
     logger.info(f"bouncegen milter (relay): listening on {settings.socket}, ledger {mask_url(settings.store)}")
     Milter.runmilter("bouncegen-relay", sock, timeout=60)
     logger.info("bouncegen milter (relay): stopped")

@@ -30,6 +30,18 @@ from .ratelog import RateLog
 from .settings import LEDGER_UNAVAIL, Settings, verdict
 from .spamc import SpamdError, spamd_symbols
 
+
+def pymilter_socket(spec: str) -> str:
+    """Postfix's milter socket spec (unix:PATH, inet:HOST:PORT) as Milter.runmilter takes it
+    (local:PATH, inet:PORT@HOST)."""
+    if spec.startswith("unix:"):
+        return "local:" + spec[5:]
+    if spec.startswith("inet:"):
+        host, _, port = spec[5:].rpartition(":")
+        return f"inet:{port}@{host.strip('[]')}"
+    return spec
+
+
 ENVELOPE_HEADER = b"X-Envelope-From"
 
 
@@ -225,12 +237,7 @@ def run(settings: Settings) -> int:
     # The milter changes nothing in the message, it only answers; SETSYMLIST: it names the
     # macros it needs itself (@Milter.symlist above).
     Milter.set_flags(Milter.SETSYMLIST)
-    sock = cfg.socket
-    if sock.startswith("unix:"):
-        sock = "local:" + sock[5:]
-    elif sock.startswith("inet:"):
-        host, _, port = sock[5:].rpartition(":")
-        sock = f"inet:{port}@{host.strip('[]')}"
+    sock = pymilter_socket(cfg.socket)
     logger.info(f"starting: listening on {cfg.socket}, spamd {cfg.spamd_host}:{cfg.spamd_port}, "
                 f"{cfg.concurrency} scans at once, scan limit {cfg.scan_limit} bytes")
     try:
