@@ -179,6 +179,8 @@ def test_check_passes_with_spamd_and_the_milter_and_fails_on_a_wrong_listener(tm
         assert f"starting: listening on inet:127.0.0.1:{port}" in log
         # Something else on the port (an HTTP server, say): the handshake fails.
         with socket.socket() as srv:
+            # The milter's own connections may leave the port in TIME_WAIT for a while.
+            srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             srv.bind(("127.0.0.1", port))
             srv.listen()
             srv.settimeout(5)
