@@ -286,6 +286,30 @@ def test_milter_unit_passes_systemd_analyze_verify(write_inventory, rendered, tm
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
+def test_relay_unit_passes_systemd_analyze_verify(write_inventory, rendered, tmp_path):
+    """With a [ledger], the relay role gets its own unit: it runs the recorder, needs no spamd,
+    writes only the SQLite ledger's directory; checked by the real systemd-analyze as above."""
+    need("systemd-analyze")
+    exe = shutil.which("bouncegen") or str(Path(sys.executable).parent / "bouncegen")
+    inv = write_inventory('[site]\ndomains = ["example.org"]\n[[relay]]\nhost = "smtp.example.org"\n'
+                          f'[milter]\nbouncegen = "{exe}"\n'
+                          '[ledger]\nstore = "sqlite:/var/lib/bouncegen/ledger.db"\nkey_file = "/etc/bouncegen/ledger.key"\n')
+    out = rendered(inv)
+    unit = (out / "relay/bouncegen-relay.service").read_text()
+    for line in ("Type=simple", "User=bouncegen", "Restart=always", "Before=postfix.service",
+                 "ReadWritePaths=/var/lib/bouncegen", "SyslogIdentifier=bouncegen-relay",
+                 f"ExecStart={exe} milter --config /etc/bouncegen/bouncegen-relay.conf --log syslog"):
+        assert f"\n{line}\n" in unit, line
+    assert "Requires=" not in unit  # a recorder needs no spamd
+    assert not (rendered(EXAMPLE, tmp_path / "plain") / "relay").exists()  # no [ledger], no relay files
+    d = tmp_path / "units"
+    d.mkdir()
+    (d / "bouncegen-relay.service").write_text(unit)
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(d / "bouncegen-relay.service")],
+                          capture_output=True, text=True, cwd=d, env=os.environ | {"SYSTEMD_LOG_LEVEL": "notice"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
 def test_milter_unit_never_runs_as_root_or_postfix(rendered):
     unit = (rendered(EXAMPLE) / "systemd/bouncegen-milter.service").read_text()
     users = [line for line in unit.splitlines() if line.startswith(("User=", "Group="))]

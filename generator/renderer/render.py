@@ -58,6 +58,7 @@ OUTPUTS = (
     # What an outbound relay needs to record the Message-IDs it sends: only with a [ledger].
     Output("relay/main.cf", "relay/main.cf.j2", when=lambda inv: inv.ledger is not None),
     Output("relay/bouncegen-relay.conf", "relay/bouncegen-relay.conf.j2", when=lambda inv: inv.ledger is not None),
+    Output("relay/bouncegen-relay.service", "relay/bouncegen-relay.service.j2", when=lambda inv: inv.ledger is not None),
     Output("systemd/bouncegen-milter.service", "systemd/bouncegen-milter.service.j2"),
     # The lean scanning profile of bouncegen's own spamd (installed to /etc/bouncegen/spamd/):
     # rules/ for --configpath (the ruleset and the profile's settings, no stock rule file),
@@ -115,6 +116,9 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         "facts": facts.for_templates(),
         "scores": verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None),
         "relay_milter_socket": RELAY_MILTER_SOCKET,
+        # Where the relay recorder writes (ReadWritePaths= of its unit): an SQLite ledger's directory.
+        "ledger_sqlite_dir": (str(Path(inv.ledger.store[len("sqlite:"):]).parent)
+                              if inv.ledger is not None and inv.ledger.store.startswith("sqlite:") else ""),
         "uri_tlds": uri_tlds(families),
         "inventory_name": inv.path.name,
         "sha256": inv.sha256,
