@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import grp
 import os
 import shutil
@@ -78,6 +79,12 @@ class Backup:
             with contextlib.suppress(OSError):
                 d.rmdir()
         return problems
+
+
+def backup_for(root: Path, backup_dir: Path | None) -> Backup:
+    """A new backup, in BACKUP_DIR or ROOT/var/backups/bouncegen, named by the time (UTC)."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return Backup((backup_dir or (root / "var/backups/bouncegen")) / stamp, root)
 
 
 def _atomic_copy(src: Path, dest: Path) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
-import datetime as _dt
 import os
 import shutil
 import tempfile
@@ -38,7 +37,7 @@ from ..errors import BouncegenError, EngineError, LintError, UsageError
 from ..subcommand import add_command
 from ..milter.health import CheckError
 from ..renderer.rules import load_families, rule_names
-from . import files, maincf, services as svc
+from . import files, maincf, relay, services as svc
 from .files import Backup, _atomic_copy, _read, _udiff  # noqa: F401 (re-exported for callers)
 from .layout import (DEFAULT_POSTFIX_DIR, DEFAULT_SA_DIR, HOST_STATE, MAPS_SUBDIR, STATE_FILE,  # noqa: F401
                      Plan, Target)
@@ -57,27 +56,6 @@ def default_services(target: Target):
         raise UsageError("systemd is not running on this host: bouncegen install starts bouncegen-spamd and "
                          "bouncegen-milter with systemctl; stage with --root DIR and start them yourself")
     return svc.Systemd()
-
-
-def _backup(target: Target, backup_dir: Path | None) -> Backup:
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    return Backup((backup_dir or (target.root / "var/backups/bouncegen")) / stamp, target.root)
-
-
-def _restore_services(services, units: list[str], was_active: dict[str, bool], say) -> None:
-    """After a rollback of the files: the units that ran before run again on the old files,
-    the others are stopped."""
-    with contextlib.suppress(BouncegenError, OSError):
-        services.prepare()
-    for unit in reversed(units):
-        with contextlib.suppress(BouncegenError, OSError):
-            services.stop(unit, disable=not was_active.get(unit))
-    for unit in units:
-        if was_active.get(unit):
-            try:
-                services.restart(unit)
-            except (BouncegenError, OSError) as exc:
-                say(f"warning: {unit}: could not be restarted on the previous files: {exc}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,8 +115,13 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
         if dry_run:
             say("dry run: nothing written")
             return False
+        if isinstance(services, svc.Systemd):
+            unit_files = [staged for staged, live in plan.writes if live.parent == target.units_dir]
+            problems = svc.missing_executables(unit_files)
+            if problems:
+                raise UsageError(problems + ["nothing was installed"])
 
-        backup = _backup(target, backup_dir)
+        backup = files.backup_for(target.root, backup_dir)
         units = plan.units if services is not None else []
         was_active = {u: services.active(u) for u in units}
         try:
@@ -154,7 +137,7 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
         except BaseException as exc:
             left = backup.rollback()
             if units:
-                _restore_services(services, units, was_active, say)
+                svc.restore(services, units, was_active, say)
             if left:
                 raise LintError([str(exc)] + left + [f"backup kept in {backup.dir}"]) from exc
             if isinstance(exc, CheckError):
@@ -227,7 +210,7 @@ def uninstall(target: Target, *, dry_run: bool = False, reload: bool = False, ba
         if dry_run:
             say("dry run: nothing changed")
             return False
-        backup = _backup(target, backup_dir)
+        backup = files.backup_for(target.root, backup_dir)
         try:
             if new_main:
                 files.write([(new_main, main_cf)], [], backup)
@@ -259,16 +242,18 @@ def uninstall(target: Target, *, dry_run: bool = False, reload: bool = False, ba
 
 def _run(args: argparse.Namespace) -> int:
     target = Target.make(args.root, args.sa_dir, args.postfix_dir)
-    install(args.source, target, dry_run=args.dry_run, reload=args.reload,
-            replace_params=args.replace_params,
-            backup_dir=Path(args.backup_dir) if args.backup_dir else None)
+    role_install = relay.install if args.role == "relay" else install
+    role_install(args.source, target, dry_run=args.dry_run, reload=args.reload,
+                 replace_params=args.replace_params,
+                 backup_dir=Path(args.backup_dir) if args.backup_dir else None)
     return 0
 
 
 def _run_uninstall(args: argparse.Namespace) -> int:
     target = Target.make(args.root, args.sa_dir, args.postfix_dir)
-    uninstall(target, dry_run=args.dry_run, reload=args.reload,
-              backup_dir=Path(args.backup_dir) if args.backup_dir else None)
+    role_uninstall = relay.uninstall if args.role == "relay" else uninstall
+    role_uninstall(target, dry_run=args.dry_run, reload=args.reload,
+                   backup_dir=Path(args.backup_dir) if args.backup_dir else None)
     return 0
 
 
@@ -300,12 +285,20 @@ parameter, no non_smtpd_milters). Another main.cf parameter that the admin set t
 is refused unless --replace-params (merge it by hand, bouncegen's tables first). With a --root
 other than / and no main.cf there, a new main.cf holding only bouncegen's lines is started.
 
+--role relay (on each outbound relay; the inventory needs a [ledger]): instead of all the above,
+/etc/bouncegen/bouncegen-relay.conf (0640 root:bouncegen), /etc/systemd/system/bouncegen-relay.service,
+POSTFIX_DIR/bouncegen-relay/{main.cf,host-params.json}; bouncegen-relay started and checked
+('bouncegen milter --check': key, store, a milter handshake) before its entry, with
+default_action=accept, is added to the host's smtpd_milters and non_smtpd_milters; Postfix
+reloaded; rollback on any failure. No SpamAssassin file, no map, no spamd.
+
 examples:
   bouncegen install site.toml --dry-run           # the diff and the checks, nothing written
   bouncegen install site.toml --reload            # install on this host, reload postfix and spamd
   bouncegen install build/ --root /srv/mx1-image  # into a staged tree (or: make install DESTDIR=...)
   bouncegen install site.toml --sa-dir /etc/spamassassin   # Debian's own name (it also has the
                                                   # /etc/mail/spamassassin symlink)
+  bouncegen install site.toml --role relay        # on an outbound relay: the sent-mail recorder
 
 Exit status: 0 installed or nothing to change; 1 validation failed (nothing installed, or rolled
 back); 2 bad input (inventory, SOURCE, conflicting main.cf parameter, --reload with --root);
@@ -318,6 +311,7 @@ examples:
   bouncegen uninstall --dry-run                   # what would be removed and restored
   bouncegen uninstall                             # on this host: Postfix unwired first, then the rest
   bouncegen uninstall --root /srv/mx1-image       # from a staged tree
+  bouncegen uninstall --role relay                # on a relay: the recorder out of main.cf, stopped, removed
 
 The system user bouncegen is left in place (as Debian leaves the users of removed packages).
 Exit status: 0 removed or nothing to remove; 2 bad input; 3 postconf/postfix missing or failed.
@@ -328,7 +322,10 @@ BACKUP_DIR_HELP = "where backups go (default: ROOT/var/backups/bouncegen)"
 
 
 def _target_arguments(p: argparse.ArgumentParser, verb: str) -> None:
-    """--root, --sa-dir and --postfix-dir: the host (or a tree below ROOT) install and uninstall act on."""
+    """--role, --root, --sa-dir and --postfix-dir: the role and the host (or a tree below ROOT)
+    install and uninstall act on."""
+    p.add_argument("--role", choices=("mx", "relay"), default="mx",
+                   help=f"{verb} the MX layer (default) or the relay role's sent-mail recorder")
     p.add_argument("--root", default="/", metavar="DIR", help=f"{verb} below DIR (default: /)")
     p.add_argument("--sa-dir", default=DEFAULT_SA_DIR, metavar="PATH",
                    help="SpamAssassin site directory, under ROOT (default: /etc/mail/spamassassin)")

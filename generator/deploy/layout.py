@@ -29,6 +29,13 @@ ETC_DIR = "/etc/bouncegen"  # the milter's settings (milter/), the spamd profile
 UNITS_DIR = "/etc/systemd/system"
 MILTER_CONF = "bouncegen-milter.conf"
 MILTER_UNIT = "bouncegen-milter.service"
+# The relay role (relay.py): its settings, its unit, and beside Postfix's maps directory its own
+# state (the main.cf lines of its last install, the host's values), so that one host can hold
+# both roles and each install or uninstall touches only its own files.
+RELAY_CONF = "bouncegen-relay.conf"
+RELAY_UNIT = "bouncegen-relay.service"
+RELAY_STATE_SUBDIR = "bouncegen-relay"
+RELAY_FILES = (RELAY_CONF, RELAY_UNIT)
 SERVICE_USER = SERVICE_GROUP = "bouncegen"  # the units' user and group: never root, never postfix
 
 
@@ -62,6 +69,14 @@ class Target:
     @property
     def milter_conf(self) -> Path:
         return self.etc_dir / MILTER_CONF
+
+    @property
+    def relay_conf(self) -> Path:
+        return self.etc_dir / RELAY_CONF
+
+    @property
+    def relay_state_dir(self) -> Path:
+        return self.pf_dir / RELAY_STATE_SUBDIR
 
 
 @dataclass

@@ -22,7 +22,10 @@ from ..errors import LintError
 from .layout import _PARAM
 from .validate import _lines
 
-SHARED_LISTS = ("smtpd_milters",)  # lists where bouncegen's entry sits among the host's
+# Lists where bouncegen's entry sits among the host's: smtpd_milters (the MX milter; the relay
+# recorder) and non_smtpd_milters (the relay recorder, for mail from sendmail(1) and pickup).
+SHARED_LISTS = ("smtpd_milters", "non_smtpd_milters")
+_SMTPD_MILTERS_REF = ("$smtpd_milters", "${smtpd_milters}", "$(smtpd_milters)")
 
 
 def elements(value: str) -> list[str]:
@@ -116,6 +119,13 @@ def merge(params: list[tuple[str, str]], current: dict[str, str], previous: dict
         if name in SHARED_LISTS:
             ours = milter_entries(value)
             theirs = without_ours(current.get(name, ""), ours + milter_entries(previous.get(name, "")))
+            if name == "non_smtpd_milters" and "smtpd_milters" in dict(params) and \
+                    any(e in _SMTPD_MILTERS_REF for e in theirs):
+                # The host's non_smtpd_milters names smtpd_milters, which gets our entry: adding
+                # it here too would run it twice on every locally submitted message.
+                notes.append(f"{main_cf}: {name} = {current[name]}: bouncegen's entry in smtpd_milters "
+                             "serves locally submitted mail too; kept as it is")
+                continue
             if name not in host:  # the host's own list, without any entry of ours
                 host[name] = ", ".join(theirs) if theirs else None
             merged = ", ".join(theirs + ours)

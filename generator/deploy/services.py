@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import engines
-from ..errors import EngineError
+from ..errors import BouncegenError, EngineError
 from .layout import DEFAULT_POSTFIX_DIR, SERVICE_USER, Target
 
 USER = SERVICE_USER  # the milter's own system user: never root, never postfix
@@ -196,6 +196,37 @@ def reload_spamd(say: Callable[[str], None], *, units: tuple[str, ...] = ("spamd
             say(f"spamd (pid {pid} from {pidfile}): sent SIGHUP")
             return
     say("spamd: no running service or PID file found: nothing to reload (amavisd: run amavisd reload)")
+
+
+def missing_executables(units: list[Path]) -> list[str]:
+    """One line for each ExecStart= of UNITS whose program this host lacks: a unit that cannot
+    start, found before anything is written rather than by a health check timing out."""
+    problems = []
+    for unit in units:
+        for line in unit.read_text(encoding="utf-8").splitlines():
+            if line.startswith("ExecStart="):
+                exe = line.split("=", 1)[1].lstrip("@-:+!").split()[0]
+                if not os.access(exe, os.X_OK):
+                    hint = (" (the Debian package installs /usr/bin/bouncegen: set [milter] bouncegen = "
+                            "\"/usr/bin/bouncegen\" in the inventory)" if exe.endswith("/bouncegen") else "")
+                    problems.append(f"{unit.name}: ExecStart={exe}: no such executable on this host{hint}")
+    return problems
+
+
+def restore(services, units: list[str], was_active: dict[str, bool], say: Callable[[str], None]) -> None:
+    """After a rollback of the files: the units that ran before run again on the old files,
+    the others are stopped."""
+    with contextlib.suppress(BouncegenError, OSError):
+        services.prepare()
+    for unit in reversed(units):
+        with contextlib.suppress(BouncegenError, OSError):
+            services.stop(unit, disable=not was_active.get(unit))
+    for unit in units:
+        if was_active.get(unit):
+            try:
+                services.restart(unit)
+            except (BouncegenError, OSError) as exc:
+                say(f"warning: {unit}: could not be restarted on the previous files: {exc}")
 
 
 def bring_up(services, units: list[str], milter_conf: Path, *, deadline: float = 30.0) -> str:

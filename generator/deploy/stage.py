@@ -15,7 +15,7 @@ from .. import engines
 from ..errors import LintError, UsageError
 from . import maincf
 from .files import _is_ours, _read, _udiff
-from .layout import INDEXED, HOST_STATE, MAPS_SUBDIR, MILTER_UNIT, STATE_FILE, Plan, Target
+from .layout import INDEXED, HOST_STATE, MAPS_SUBDIR, MILTER_UNIT, RELAY_FILES, STATE_FILE, Plan, Target
 from .source import map_types, parse_main_cf
 from .validate import _lines, _strip_prog
 
@@ -35,13 +35,14 @@ def service_files(src: Path, target: Target) -> list[tuple[Path, Path]]:
 
 
 def installed_service_files(target: Target) -> list[Path]:
-    """bouncegen's files under /etc/bouncegen and its units in /etc/systemd/system (by MARKER)."""
+    """bouncegen's files under /etc/bouncegen and its units in /etc/systemd/system (by MARKER),
+    those of the relay role (RELAY_FILES: relay.py installs and removes them) excepted."""
     found = []
     if target.etc_dir.is_dir():
         found += [f for f in sorted(target.etc_dir.rglob("*")) if f.is_file() and _is_ours(f)]
     if target.units_dir.is_dir():
         found += [f for f in sorted(target.units_dir.glob("bouncegen*")) if f.is_file() and _is_ours(f)]
-    return found
+    return [f for f in found if not (f.name in RELAY_FILES and f.parent in (target.etc_dir, target.units_dir))]
 
 
 def unit_order(names: list[str]) -> list[str]:

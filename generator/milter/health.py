@@ -1,7 +1,11 @@
 """``bouncegen milter --check``: is the milter ready to take Postfix's mail? The config test that
 an install gates on and a monitor can run (as ``opendkim -n`` is opendkim's).
 
-Three checks, in order, each failure one line naming what failed:
+The relay role (a settings file with ``role = "relay"``) is checked by relay_check: its settings,
+its ledger key, its store (a Redis store must answer a lookup; an SQLite store's directory must
+exist: the check, often run as root, never creates the database the service user writes), and
+the milter handshake on its socket. The MX role, three checks, in order, each failure one line
+naming what failed:
 
 1. settings: the file parses (Settings.load);
 2. spamd: answers PING (SPAMC/1.5, its own protocol) at the address the settings name;
@@ -19,6 +23,9 @@ import time
 from pathlib import Path
 
 from ..errors import BouncegenError
+from ..ledger import keys, open_store
+from ..ledger.store import mask_url, parse_store_url
+from .relay import RelaySettings, role
 from .settings import Settings
 
 SMFIC_OPTNEG = b"O"
@@ -91,9 +98,35 @@ def milter_handshake(address: str, timeout: float) -> tuple[int, int, int]:
     return version, actions, protocol
 
 
+def relay_check(config: str | Path, *, timeout: float = 5.0) -> str:
+    """The relay recorder's checks; the one OK line, or UsageError (settings) / CheckError."""
+    t0 = time.monotonic()
+    cfg = RelaySettings.load(config)
+    try:
+        key = keys.load_key(cfg.key_file)
+        url = parse_store_url(cfg.store)
+        if url.scheme == "sqlite":
+            if not Path(url.path).parent.is_dir():
+                raise CheckError(f"ledger {url.shown}: no directory {Path(url.path).parent}")
+        else:
+            with open_store(url, key, cfg.days, timeout=timeout) as store:
+                store.lookup(["<bouncegen-check@invalid>"])
+    except CheckError:
+        raise
+    except BouncegenError as exc:
+        raise CheckError(f"ledger: {exc.problems[0]}") from None
+    version, _, _ = milter_handshake(cfg.socket, timeout)
+    ms = (time.monotonic() - t0) * 1000
+    return (f"OK: {config}: relay recorder, ledger {mask_url(cfg.store)} reachable, "
+            f"milter {cfg.socket} negotiated (protocol version {version}), {ms:.0f} ms")
+
+
 def check(config: str | Path, *, timeout: float = 5.0) -> str:
-    """All three checks; the one OK line, or an exception naming what failed (UsageError for the
-    settings, CheckError for spamd and the milter socket)."""
+    """All three checks (relay_check for a relay-role settings file); the one OK line, or an
+    exception naming what failed (UsageError for the settings, CheckError for spamd and the
+    milter socket)."""
+    if role(config) == "relay":
+        return relay_check(config, timeout=timeout)
     t0 = time.monotonic()
     cfg = Settings.load(config)
     spamd_ping(cfg.spamd_host, cfg.spamd_port, timeout)

@@ -70,6 +70,9 @@ MILTER_DEFAULTS: dict[str, Any] = {
     # uses it (8891 opendkim, 8892 a second opendkim in many guides, 8893 opendmarc, 8894 openarc,
     # 11332 rspamd, 7357 clamav-milter examples; spamass-milter and amavisd-milter use sockets).
     "socket": "inet:127.0.0.1:8897",
+    # Where the relay-role milter listens on each outbound relay (relay/, bouncegen install --role
+    # relay): beside the MX milter's 8897, so one host can run both; 8894 is openarc's.
+    "relay_socket": "inet:127.0.0.1:8898",
     # The dedicated lean spamd (spamd/, systemd/bouncegen-spamd.service), not the host's spamd on
     # 783 that amavis or spamc at delivery use: 10783 (783 + 10000) is in no /etc/services entry
     # and clear of the ports mail hosts use beside Postfix (amavis 10024-10026, opendkim 8891,
@@ -103,6 +106,7 @@ _HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$")
 @dataclass(frozen=True)
 class MilterSettings:
     socket: str = MILTER_DEFAULTS["socket"]
+    relay_socket: str = MILTER_DEFAULTS["relay_socket"]
     spamd: str = MILTER_DEFAULTS["spamd"]
     timeout: int = MILTER_DEFAULTS["timeout"]
     exempt_networks: tuple = ()
@@ -427,12 +431,18 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
     if not isinstance(m, dict):
         return MilterSettings()
     out: dict[str, Any] = {}
-    if "socket" in m:
-        s = _string(m["socket"], "milter.socket", p)
-        if s is not None and not _MILTER_SOCKET.match(s):
-            p.add("milter.socket", f"{_show(s)} is not a milter address: 'inet:HOST:PORT' or 'unix:/PATH'")
-        elif s is not None:
-            out["socket"] = s
+    for name in ("socket", "relay_socket"):
+        if name in m:
+            s = _string(m[name], f"milter.{name}", p)
+            if s is not None and not _MILTER_SOCKET.match(s):
+                p.add(f"milter.{name}", f"{_show(s)} is not a milter address: 'inet:HOST:PORT' or 'unix:/PATH'")
+            elif s is not None:
+                out[name] = s
+    if out.get("socket", MILTER_DEFAULTS["socket"]) == out.get("relay_socket", MILTER_DEFAULTS["relay_socket"]):
+        # A host that is relay and MX at once runs both milters: one address cannot serve two.
+        p.add("milter.relay_socket" if "relay_socket" in m else "milter.socket",
+              f"{_show(out.get('socket', MILTER_DEFAULTS['socket']))} is the address of both milters: "
+              "socket (the MX milter) and relay_socket (the relay recorder) must differ")
     if "spamd" in m:
         s = _string(m["spamd"], "milter.spamd", p)
         hp = _HOST_PORT.match(s) if s is not None else None

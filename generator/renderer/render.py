@@ -22,7 +22,7 @@ import re
 from .. import __version__, facts
 from . import escape, lint, netpatterns
 from ..errors import TemplateError
-from .inventory import Inventory
+from .inventory import MILTER_DEFAULTS, Inventory
 from ..resources import data_dir
 from .rules import Family, load_families, verdict_scores
 
@@ -38,7 +38,7 @@ class Output:
 # Rendered SpamAssassin files that hold site secrets (a Redis password in the ledger's URL):
 # installed with a restricted mode, never carried by an sa-update channel.
 LEDGER_CF = "72_bouncegen_ledger.cf"
-SITE_SECRETS = (LEDGER_CF,)
+SITE_SECRETS = (LEDGER_CF, "bouncegen-relay.conf")  # the store URL may carry a Redis password
 
 POSTFIX_QUEUE_DIR = "/var/spool/postfix"  # Debian's and upstream's queue_directory
 
@@ -72,9 +72,22 @@ OUTPUTS = (
     Output("systemd/bouncegen-spamd.service", "systemd/bouncegen-spamd.service.j2"),
 )
 
-# Where the relay-role milter listens on each relay (loopback; rendered into relay/main.cf and
-# relay/bouncegen-relay.conf alike).
-RELAY_MILTER_SOCKET = "inet:127.0.0.1:8898"  # beside the MX milter's 8897; 8894 is openarc's
+# Where the relay-role milter listens on each relay by default ([milter] relay_socket; rendered
+# into relay/main.cf and relay/bouncegen-relay.conf alike).
+RELAY_MILTER_SOCKET = MILTER_DEFAULTS["relay_socket"]
+
+
+def postfix_address(socket: str) -> str:
+    """A milter's address as Postfix names it: a unix socket in Postfix's queue directory
+    (/var/spool/postfix/, where a chrooted smtpd or cleanup can reach it) relative to that
+    directory; any other address as it is."""
+    prefix = f"unix:{POSTFIX_QUEUE_DIR}/"
+    return f"unix:{socket[len(prefix):]}" if socket.startswith(prefix) else socket
+
+
+def socket_dir(socket: str) -> str:
+    """A unix-socket milter writes its socket's directory (ReadWritePaths= in its unit)."""
+    return str(Path(socket[5:]).parent) if socket.startswith("unix:") else ""
 
 
 
@@ -115,7 +128,9 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         "version": __version__,
         "facts": facts.for_templates(),
         "scores": verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None),
-        "relay_milter_socket": RELAY_MILTER_SOCKET,
+        "relay_milter_socket": inv.milter.relay_socket,
+        "relay_milter_postfix_address": postfix_address(inv.milter.relay_socket),
+        "relay_milter_socket_dir": socket_dir(inv.milter.relay_socket),
         # Where the relay recorder writes (ReadWritePaths= of its unit): an SQLite ledger's directory.
         "ledger_sqlite_dir": (str(Path(inv.ledger.store[len("sqlite:"):]).parent)
                               if inv.ledger is not None and inv.ledger.store.startswith("sqlite:") else ""),
@@ -129,14 +144,8 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         # Clients the milter never checks: our relays' addresses and [milter] exempt_networks.
         "exempt_networks": sorted(set(inv.relay_networks) | set(inv.milter.exempt_networks),
                                   key=lambda n: (n.version, n.network_address, n.prefixlen)),
-        # The milter's address as Postfix names it: a unix socket in Postfix's queue directory
-        # (/var/spool/postfix/, where a chrooted smtpd can reach it) relative to that directory.
-        "milter_postfix_address": (f"unix:{inv.milter.socket[len(POSTFIX_QUEUE_DIR) + 6:]}"
-                                   if inv.milter.socket.startswith(f"unix:{POSTFIX_QUEUE_DIR}/")
-                                   else inv.milter.socket),
-        # A unix-socket milter writes its socket's directory (ReadWritePaths= in the unit).
-        "milter_socket_dir": (str(Path(inv.milter.socket[5:]).parent)
-                              if inv.milter.socket.startswith("unix:") else ""),
+        "milter_postfix_address": postfix_address(inv.milter.socket),
+        "milter_socket_dir": socket_dir(inv.milter.socket),
         # Site domains that no relay or MX host is named as: a HELO with one of these is forged.
         "helo_domains": [
             d for d in inv.domains
