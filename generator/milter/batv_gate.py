@@ -3,7 +3,10 @@ the settings, the keys and what the client said; service.py calls them from its 
 
 - RCPT of a ``prvs=`` address of a BATV domain: a valid, unexpired tag is accepted (and the
   message is rescued: a spammer cannot write a valid tag, so the families' verdict is not asked
-  for); an invalid or expired one is refused with 550 at RCPT, that recipient only.
+  for); an invalid or expired one is refused with 550 at RCPT, that recipient only. Postfix's
+  recipient_canonical_maps (the rendered postfix/batv_recipients) lets a tagged address pass
+  smtpd's recipient check and delivers to the plain address, keeping the tagged one as the
+  original recipient (X-Original-To) for a post-queue SpamAssassin.
 - DATA of a null-sender message whose recipients are all plain addresses of BATV domains (none
   exempt): refused with 550 at the DATA command, before a byte of the body is sent and without
   asking spamd. A real bounce of our mail comes back to a signed address; a sender-verification

@@ -183,12 +183,11 @@ def run(settings: Settings) -> int:
                 return self._tempfail(f"data: {exc!r}")
 
         def _batv_rescue(self, qid: str):
-            """A valid tag: the recipients' tags are taken off (the plain address receives the
-            message) and the message is accepted without asking spamd."""
-            for r in self.rcpts:
-                if r.kind is batv_gate.Kind.VALID and r.plain != r.address:
-                    self.delrcpt(f"<{r.address}>")
-                    self.addrcpt(f"<{r.plain}>")
+            """A valid tag: accepted without asking spamd. The recipient is not edited here:
+            Postfix's recipient_canonical_maps (postfix/batv_recipients) delivers to the plain
+            address and keeps the tagged one as the original recipient (X-Original-To), where
+            a post-queue SpamAssassin finds the same proof; a milter delrcpt/addrcpt would make
+            the plain address the original and lose it (measured in tests/test_batv_smtp.py)."""
             tags = " ".join(f"<{r.address}>" for r in self.rcpts if r.kind is batv_gate.Kind.VALID)
             logger.info(decision(qid, self.client, "accept", reason=f"batv: valid tag {tags}"))
             return Milter.ACCEPT
@@ -290,9 +289,8 @@ def run(settings: Settings) -> int:
         del BouncegenMilter.envrcpt, BouncegenMilter.data, BouncegenMilter._batv_rescue
     Milter.factory = BouncegenMilter
     # The milter changes nothing in the message, it only answers; SETSYMLIST: it names the
-    # macros it needs itself (@Milter.symlist above). With BATV it takes the tag off a valid
-    # recipient (DELRCPT, ADDRCPT).
-    Milter.set_flags(Milter.SETSYMLIST | (Milter.ADDRCPT | Milter.DELRCPT if cfg.batv is not None else 0))
+    # macros it needs itself (@Milter.symlist above).
+    Milter.set_flags(Milter.SETSYMLIST)
     sock = pymilter_socket(cfg.socket)
     logger.info(f"starting: listening on {cfg.socket}, spamd {cfg.spamd_host}:{cfg.spamd_port}, "
                 f"{cfg.concurrency} scans at once, scan limit {cfg.scan_limit} bytes")
