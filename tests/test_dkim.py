@@ -182,6 +182,26 @@ def test_dkim_keys_read_from_txt_and_pem_render_the_same_key(site, tmp_path):
     assert files == render.render_files(inventory.load(inv_path))  # deterministic
 
 
+@pytest.mark.spamassassin
+@pytest.mark.parametrize("ledger", [False, True])
+def test_dkim_rendering_lints_clean(site, tmp_path, ledger):
+    """spamassassin --lint of the rendered output (full and lean) stays clean, with and without
+    a ledger (the two shapes of __BG_RESCUE)."""
+    need("spamassassin", "postmap")
+    _, inv_path, *_ = site
+    text = inv_path.read_text()
+    if ledger:
+        text += f'[ledger]\nstore = "sqlite:{tmp_path}/ledger.db"\nkey_file = "{tmp_path}/ledger.key"\n'
+    inv = tmp_path / "site.toml"
+    inv.write_text(text.replace(f"ours/{SELECTOR}.txt", str(inv_path.parent / "ours" / f"{SELECTOR}.txt")))
+    written, notes = render.render(inventory.load(inv), tmp_path / "out", require_tools=True)
+    assert "spamassassin/BouncegenDKIM.pm" in written and "spamd/site/BouncegenDKIM.pm" in written
+    cf = (tmp_path / "out/spamassassin/72_bouncegen.cf").read_text()
+    rescue = [line for line in cf.splitlines() if line.startswith("  meta     __BG_RESCUE ")]
+    assert rescue and all(line.endswith(" || __BG_DKIM_OURS") for line in rescue), rescue
+    assert ("__BG_LEDGER_HIT" in rescue[0]) == ledger
+
+
 def test_dkim_inventory_errors_one_line_each(site, tmp_path):
     tmp, _, ours, foreign, _ = site
     short = genkey(tmp_path / "short", "example.org", "short", bits=512)
