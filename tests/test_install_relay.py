@@ -129,7 +129,7 @@ def test_inventory_without_ledger_is_refused(root, tmp_path, capsys):
     status, out, err = run(capsys, "install", str(inv), "--role", "relay", "--root", str(root))
     assert status == 2
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "needs a [ledger] table" in lines[0], err
+    assert len(lines) == 1 and "needs a [ledger] or a [batv] table" in lines[0], err
     assert tree(root) == before
 
 

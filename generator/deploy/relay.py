@@ -1,6 +1,7 @@
 """``bouncegen install --role relay`` and ``bouncegen uninstall --role relay``: the relay-role
-recorder (relay/ of a rendering: its settings, its unit, its main.cf lines) put on an outbound
-relay, the way install.py puts the MX layer on an MX, and taken out again.
+milter (relay/ of a rendering: its settings, its unit, its main.cf lines; it records the
+Message-IDs the relay sends in the ledger and, with [batv], signs envelope senders) put on an
+outbound relay, the way install.py puts the MX layer on an MX, and taken out again.
 
 Order of work, so that a relay's outbound mail never waits on a recorder that is not there, and
 a failure leaves the relay as it was:
@@ -8,13 +9,14 @@ a failure leaves the relay as it was:
 1. Stage a copy of the Postfix config directory with the recorder's entry merged into the host's
    ``smtpd_milters`` and ``non_smtpd_milters`` (maincf.merge: the host's milters keep their place
    and settings; ``default_action=accept``, so a recorder that cannot be reached never blocks
-   mail); validate it with ``postconf -n`` and ``postfix check`` (only new warnings count).
+   mail, or ``tempfail`` with BATV, so that no mail leaves unsigned); validate it with ``postconf -n`` and ``postfix check`` (only new warnings count).
 2. Show a unified diff (the settings file, which may carry a Redis password, only by name).
 3. Back up and write the settings (/etc/bouncegen/bouncegen-relay.conf, 0640 root:bouncegen),
    the unit (/etc/systemd/system/bouncegen-relay.service) and the state beside Postfix's maps
    (POSTFIX_DIR/bouncegen-relay/: the lines installed, the host's values they replaced).
 4. Services: the system user, daemon-reload, bouncegen-relay (re)started, and
-   ``bouncegen milter --check`` on its settings must pass (key, store, a milter handshake);
+   ``bouncegen milter --check`` on its settings must pass (ledger key and store, BATV keys, a
+   milter handshake);
    else everything is rolled back and Postfix is never wired to it.
 5. Only then main.cf, validated again; Postfix reloaded (or the commands printed).
 
@@ -56,8 +58,8 @@ def relay_dir(src: Path) -> Path:
     d = src / "relay"
     missing = [n for n in (RELAY_CONF, RELAY_UNIT, STATE_FILE) if not (d / n).is_file()]
     if missing:
-        raise UsageError(f"{d}: no {', '.join(missing)}: the relay role records into the sent-mail ledger, "
-                         "so the inventory needs a [ledger] table (docs/ledger.md)")
+        raise UsageError(f"{d}: no {', '.join(missing)}: the relay role records into the sent-mail ledger "
+                         "or signs with BATV, so the inventory needs a [ledger] or a [batv] table (docs/ledger.md)")
     return d
 
 

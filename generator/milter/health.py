@@ -1,10 +1,10 @@
 """``bouncegen milter --check``: is the milter ready to take Postfix's mail? The config test that
 an install gates on and a monitor can run (as ``opendkim -n`` is opendkim's).
 
-The relay role (a settings file with ``role = "relay"``) is checked by relay_check: its settings,
-its ledger key, its store (a Redis store must answer a lookup; an SQLite store's directory must
-exist: the check, often run as root, never creates the database the service user writes), and
-the milter handshake on its socket. The MX role, three checks, in order, each failure one line
+The relay role (a settings file with ``role = "relay"``) is checked by relay_check: its settings;
+with a ledger its key and its store (a Redis store must answer a lookup; an SQLite store's
+directory must exist: the check, often run as root, never creates the database the service user
+writes); with BATV its keys; and the milter handshake on its socket. The MX role, three checks, in order, each failure one line
 naming what failed:
 
 1. settings: the file parses (Settings.load);
@@ -102,22 +102,28 @@ def relay_check(config: str | Path, *, timeout: float = 5.0) -> str:
     """The relay recorder's checks; the one OK line, or UsageError (settings) / CheckError."""
     t0 = time.monotonic()
     cfg = RelaySettings.load(config)
-    try:
-        key = keys.load_key(cfg.key_file)
-        url = parse_store_url(cfg.store)
-        if url.scheme == "sqlite":
-            if not Path(url.path).parent.is_dir():
-                raise CheckError(f"ledger {url.shown}: no directory {Path(url.path).parent}")
-        else:
-            with open_store(url, key, cfg.days, timeout=timeout) as store:
-                store.lookup(["<bouncegen-check@invalid>"])
-    except CheckError:
-        raise
-    except BouncegenError as exc:
-        raise CheckError(f"ledger: {exc.problems[0]}") from None
+    done = []
+    if cfg.records:
+        try:
+            key = keys.load_key(cfg.key_file)
+            url = parse_store_url(cfg.store)
+            if url.scheme != "sqlite":
+                with open_store(url, key, cfg.days, timeout=timeout) as store:
+                    store.lookup(["<bouncegen-check@invalid>"])
+        except BouncegenError as exc:
+            raise CheckError(f"ledger: {exc.problems[0]}") from None
+        if url.scheme == "sqlite" and not Path(url.path).parent.is_dir():
+            raise CheckError(f"ledger {url.shown}: no directory {Path(url.path).parent}")
+        done.append(f"ledger {mask_url(cfg.store)} reachable")
+    if cfg.signer is not None:
+        try:
+            cfg.signer.keys.get()  # unsigned mail must not leave: the MX would refuse its bounces
+        except BouncegenError as exc:
+            raise CheckError(f"BATV: {exc.problems[0]}") from None
+        done.append("BATV keys read")
     version, _, _ = milter_handshake(cfg.socket, timeout)
     ms = (time.monotonic() - t0) * 1000
-    return (f"OK: {config}: relay recorder, ledger {mask_url(cfg.store)} reachable, "
+    return (f"OK: {config}: relay milter, {', '.join(done)}, "
             f"milter {cfg.socket} negotiated (protocol version {version}), {ms:.0f} ms")
 
 
