@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen.engines.spamd import _stop_group, free_port
+from bouncegen.engines.spamd import stop_group, free_port
 from bouncegen.errors import RuleDataError
 from bouncegen.renderer import inventory, render, rules
 from bouncegen.runner import check
@@ -154,7 +154,7 @@ def test_unit_command_runs_as_an_unprivileged_user(files, tmp_path):
         uids = {int(Path(f"/proc/{proc.pid}/status").read_text().split("Uid:")[1].split()[0])}
         assert uids == {nobody.pw_uid}
     finally:
-        _stop_group(proc.pid, proc)
+        stop_group(proc.pid, proc)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from bouncegen.ledger import commands, keys, load_key, open_store
+from bouncegen.ledger import keys, load_key, maillog, open_store
 from support import run
 from bouncegen.lab.site import MX1, ONE_RELAY, example_site
 from bouncegen.renderer import inventory, render
@@ -52,7 +52,7 @@ LINES = [
 
 @pytest.mark.parametrize("name,line,expected", LINES, ids=[r[0] for r in LINES])
 def test_parse_line(name, line, expected):
-    got = commands.parse_line(line, now=NOW)
+    got = maillog.parse_line(line, now=NOW)
     if expected is None:
         assert got is None
     else:
@@ -61,8 +61,8 @@ def test_parse_line(name, line, expected):
 
 
 def test_syslog_stamp_without_year_is_in_the_last_twelve_months():
-    assert commands.line_day("Dec 31 23:00:00 h postfix/cleanup[1]: X: message-id=<a@b>", now=NOW) < TODAY
-    assert TODAY - commands.line_day("Dec  1 00:00:00 h x", now=NOW) <= 365
+    assert maillog.line_day("Dec 31 23:00:00 h postfix/cleanup[1]: X: message-id=<a@b>", now=NOW) < TODAY
+    assert TODAY - maillog.line_day("Dec  1 00:00:00 h x", now=NOW) <= 365
 
 
 # -- init -----------------------------------------------------------------------------------------
@@ -245,6 +245,7 @@ def test_ratelog_once_a_minute():
 
 
 def test_verdict_never_counts_the_ledger_outage():
-    from bouncegen.milter.settings import LEDGER_UNAVAIL, verdict
+    from bouncegen.facts import LEDGER_UNAVAIL
+    from bouncegen.milter.settings import verdict
 
     assert verdict(("BG_BOUNCE", LEDGER_UNAVAIL), {"BG_BOUNCE": 5.0, LEDGER_UNAVAIL: -5.0}) == (5.0, ["BG_BOUNCE"])

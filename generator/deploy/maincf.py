@@ -19,8 +19,8 @@ from pathlib import Path
 
 from .. import engines
 from ..errors import LintError
-from .layout import _PARAM
-from .validate import _lines
+from .layout import PARAM_LINE
+from .validate import stderr_lines
 
 SHARED_LISTS = ("smtpd_milters",)  # lists where bouncegen's entry sits among the host's
 
@@ -68,7 +68,7 @@ def postconf_n(conf: Path) -> dict[str, str]:
     proc = engines.run([engines.require("postconf"), "-c", str(conf), "-n"])
     out = {}
     for line in proc.stdout.splitlines():
-        m = _PARAM.match(line)
+        m = PARAM_LINE.match(line)
         if m and m.group(1) != "config_directory":  # postconf -c reports it, main.cf need not set it
             out[m.group(1)] = m.group(2)
     return out
@@ -87,7 +87,7 @@ def postconf_edit(conf: Path, sets: list[tuple[str, str]], removes: list[str]) -
 
 def _ok(proc, what: str) -> None:
     if proc.returncode != 0:
-        raise LintError([f"{what}: {w}" for w in _lines(proc.stderr)] or [f"{what}: exit status {proc.returncode}"])
+        raise LintError([f"{what}: {w}" for w in stderr_lines(proc.stderr)] or [f"{what}: exit status {proc.returncode}"])
 
 
 def load_host_state(path: Path) -> dict[str, str | None]:

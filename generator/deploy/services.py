@@ -15,12 +15,12 @@ import os
 import pwd
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Callable
 
 from .. import engines
 from ..errors import EngineError
+from ..milter import health
 from .layout import DEFAULT_POSTFIX_DIR, SERVICE_USER, Target
 
 USER = SERVICE_USER  # the milter's own system user: never root, never postfix
@@ -201,8 +201,6 @@ def reload_spamd(say: Callable[[str], None], *, units: tuple[str, ...] = ("spamd
 def bring_up(services, units: list[str], milter_conf: Path, *, deadline: float = 30.0) -> str:
     """Start (or restart) UNITS in order and wait until ``bouncegen milter --check`` passes on
     MILTER_CONF; its OK line, or health.CheckError with the one line of what failed."""
-    from ..milter import health
-
     services.prepare()
     for unit in units:
         services.restart(unit)

@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,9 +29,9 @@ import time
 from pathlib import Path
 
 from .. import engines
-from . import daemon
 from ..engines.spamd import free_port
 from ..ledger import entry_key, open_store
+from . import daemon
 
 PERL_SQLITE = r'''
 use strict; use warnings; use DBI; use Time::HiRes qw(time);

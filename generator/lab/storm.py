@@ -32,12 +32,11 @@ import time
 from pathlib import Path
 
 from .. import engines
+from ..engines.spamd import free_port
 from ..renderer import inventory
 from . import mail as samples
 from .postfix_lab import PostfixLab
 from .site import EXAMPLE, FOREIGN, MX1, OUR_RELAY, example_site
-from ..engines.spamd import free_port
-
 
 BACKSCATTER_RCPT = "bob@example.org"
 LEGIT_RCPT = "alice@example.org"

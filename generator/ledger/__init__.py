@@ -20,7 +20,7 @@ sa_plugin/Bouncegen/Rescue.pm implements the same normalisation and key:
   ``redis://[:password@]host[:port][/db]`` (``bouncegen:sent:<hex>`` = day, with a TTL).
 """
 
-from .keys import KEY_BYTES, entry_key, create_key_file, load_key, normalise, today
+from .keys import KEY_BYTES, create_key_file, entry_key, load_key, normalise, today
 from .store import (
     LedgerError,
     RedisStore,

@@ -279,7 +279,7 @@ class RedisStore(Store):
                     pipe.get(k)
                     pipe.memory_usage(k)
                 res = pipe.execute()
-                for value, usage in zip(res[::2], res[1::2]):
+                for value, usage in zip(res[::2], res[1::2], strict=False):
                     if value is not None and value.isdigit():
                         oldest = int(value) if oldest is None else min(oldest, int(value))
                     size += usage or 0

@@ -29,8 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BouncegenError, UsageError
+from ..ledger import keys, open_store
+from ..ledger.store import mask_url
 from .log import logger
 from .ratelog import RateLog
+from .service import pymilter_socket
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,6 @@ class Recorder:
     def _store(self):
         store = getattr(self.local, "store", None)
         if store is None:
-            from ..ledger import keys, open_store
-
             key = keys.load_key(self.settings.key_file)
             store = open_store(self.settings.store, key, self.settings.days, timeout=self.settings.timeout)
             self.local.store = store
@@ -98,9 +99,7 @@ class Recorder:
 
 def run(settings: RelaySettings) -> int:
     """Serve the relay's milter connections until SIGTERM/SIGINT."""
-    import Milter  # pymilter
-
-    from ..ledger import keys
+    import Milter  # pymilter: the optional [milter] extra
 
     recorder = Recorder(settings)
     no_id = RateLog()
@@ -140,9 +139,6 @@ def run(settings: RelaySettings) -> int:
 
     Milter.factory = RelayMilter
     Milter.set_flags(0)  # changes nothing in the message
-    from ..ledger.store import mask_url
-    from .service import pymilter_socket
-
     sock = pymilter_socket(settings.socket)
     logger.info(f"bouncegen milter (relay): listening on {settings.socket}, ledger {mask_url(settings.store)}")
     Milter.runmilter("bouncegen-relay", sock, timeout=60)

@@ -24,10 +24,11 @@ import threading
 import time
 from email.utils import formatdate
 
+from ..facts import LEDGER_UNAVAIL
 from . import log
 from .log import decision, logger
 from .ratelog import RateLog
-from .settings import LEDGER_UNAVAIL, Settings, verdict
+from .settings import Settings, verdict
 from .spamc import SpamdError, spamd_symbols
 
 

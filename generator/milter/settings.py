@@ -12,8 +12,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
-from ..renderer.rules import LEDGER_UNAVAIL
+from ..errors import BouncegenError, UsageError
+from ..facts import LEDGER_UNAVAIL
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,19 @@ class Settings:
         # or "[addr]" otherwise), so a relay name here is not a claim the client made itself.
         name = (hostname or "").lower().rstrip(".")
         return bool(name) and not name.startswith("[") and any(fnmatch.fnmatchcase(name, h) for h in self.exempt_hosts)
+
+
+def check_rendered(rendered: Path) -> list[str]:
+    """A lint for the renderer (renderer.lint.lint's ``checks``): the milter can read the settings
+    file rendered for it (RENDERED/milter/bouncegen-milter.conf, when there is one)."""
+    conf = rendered / "milter" / "bouncegen-milter.conf"
+    if not conf.exists():
+        return []
+    try:
+        Settings.load(conf)
+    except BouncegenError as exc:
+        return [f"milter settings: {p}" for p in exc.problems]
+    return []
 
 
 def verdict(tests: tuple[str, ...], scores: dict[str, float]) -> tuple[float, list[str]]:

@@ -1,4 +1,4 @@
-"""A subcommand of the bouncegen command line, declared the same way wherever it lives."""
+"""What every subcommand module of the command line shares: how a subcommand is declared."""
 
 from __future__ import annotations
 
