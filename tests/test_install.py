@@ -241,6 +241,7 @@ def test_reload_needs_live_root(tmp_path, capsys):
 
 # ---- render --check ----
 
+@pytest.mark.spamassassin
 def test_render_check(tmp_path, capsys):
     out_dir = tmp_path / "build"
     status, out, err = run(capsys, "render", str(EXAMPLE), "-o", str(out_dir), "--check")

@@ -97,6 +97,7 @@ def test_a_port_below_1024_gets_only_the_bind_capability(write_inventory):
     assert "--listen=127.0.0.1:784" in _exec_start(unit) and "User=bouncegen" in unit
 
 
+@pytest.mark.engine
 def test_systemd_analyze_verify(files, tmp_path):
     """The real systemd-analyze. It checks a unit offline, without systemd as PID 1 (this runs in
     containers): `verify --man=no FILE`. --man=no: the Documentation=man: check needs man pages,

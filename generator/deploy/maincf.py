@@ -110,7 +110,9 @@ def merge(params: list[tuple[str, str]], current: dict[str, str], previous: dict
     remove (parameters an earlier install set that this rendering no longer has, still at our
     value), the admin's values that stand in the way, notes for the admin, and the updated
     record of the host's own values."""
-    sets, notes, conflicts = [], [], []
+    sets: list[tuple[str, str | None]] = []
+    notes: list[str] = []
+    conflicts: list[str] = []
     host = dict(host)
     for name, value in params:
         if name in SHARED_LISTS:
@@ -157,7 +159,9 @@ def merge(params: list[tuple[str, str]], current: dict[str, str], previous: dict
 
 def unmerge(previous: dict[str, str], current: dict[str, str], host: dict[str, str | None], main_cf: Path):
     """The main.cf edits of an uninstall: (sets, removes, notes)."""
-    sets, removes, notes = [], [], []
+    sets: list[tuple[str, str | None]] = []
+    removes: list[str] = []
+    notes: list[str] = []
     for name, value in previous.items():
         if name in SHARED_LISTS:
             theirs = without_ours(current.get(name, ""), milter_entries(value))

@@ -39,8 +39,9 @@ def ensure_user(name: str = USER) -> bool:
         return False
     except KeyError:
         pass
-    if engines.which("adduser"):
-        argv = [engines.which("adduser"), "--system", "--group", "--no-create-home", "--home", "/nonexistent",
+    adduser = engines.which("adduser")
+    if adduser:
+        argv = [adduser, "--system", "--group", "--no-create-home", "--home", "/nonexistent",
                 "--quiet", name]
     else:
         argv = [engines.require("useradd"), "--system", "--user-group", "--no-create-home",
@@ -179,7 +180,7 @@ def reload_postfix(target: Target, say: Callable[[str], None]) -> None:
 def reload_spamd(say: Callable[[str], None], *, units: tuple[str, ...] = ("spamd", "spamassassin"),
                  pidfiles: tuple[Path, ...] = SPAMD_PIDFILES) -> None:
     """The host's own spamd (the one amavis or spamc at delivery use) rereads the rules."""
-    systemctl = engines.which("systemctl")
+    systemctl = engines.which("systemctl") or ""
     # Debian 12 names the unit spamd (package spamd); Debian 11 and older, spamassassin.
     for unit in units if systemctl else ():
         if engines.run([systemctl, "is-active", "--quiet", unit]).returncode != 0:

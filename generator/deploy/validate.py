@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 from .. import engines
 from ..facts import MAPS_SUBDIR
@@ -122,7 +123,7 @@ def inactive_rules(site: Path, names: list[str], scratch: Path) -> list[str]:
 
 
 def validate(sa_site: Path, pf_conf: Path, types: dict[str, str], scratch: Path, *,
-             baseline: list[str] = (), rename: dict[Path, Path] | None = None) -> list[str]:
+             baseline: Sequence[str] = (), rename: dict[Path, Path] | None = None) -> list[str]:
     """New problems of this SpamAssassin site dir + Postfix config dir (those in BASELINE, the
     warnings the current configuration already gives, are not counted)."""
     found = lint_site(sa_site, scratch / "sa")

@@ -170,6 +170,7 @@ class Spamd:
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + self.start_timeout
+        assert self.proc is not None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False

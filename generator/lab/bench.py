@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         opts = check.Options(inventory=Path(args.inventory), corpus=corpus,
                              manifest=Path(args.manifest) if args.manifest else None, jobs=jobs, lint=False,
                              progress=False)
-        raw_s = {p: [] for p in PROFILES}
-        runner_s = {p: [] for p in PROFILES}
+        raw_s: dict[str, list[float]] = {p: [] for p in PROFILES}
+        runner_s: dict[str, list[float]] = {p: [] for p in PROFILES}
         for r in range(args.rounds):
             for profile in PROFILES:
                 raw_s[profile].append(raw_spamc(rendered, files, jobs, profile))

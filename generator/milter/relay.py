@@ -123,7 +123,7 @@ def run(settings: RelaySettings) -> int:
         def eom(self):
             try:
                 qid = self.getsymval("i") or "unknown"
-                if keys.normalise(self.message_id) is None:
+                if self.message_id is None or keys.normalise(self.message_id) is None:
                     no_id(f"ledger: {qid}: no Message-ID at end of message: nothing to record")
                 elif recorder.record(self.message_id, qid):
                     logger.info(f"{qid}: ledger: recorded message-id={self.message_id.strip()}")

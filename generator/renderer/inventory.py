@@ -291,7 +291,7 @@ def _address(value: str, key: str, problems: _Problems):
             f"{_show(value)} is too broad: IPv{net.version} ranges must be /{MIN_PREFIX[net.version]} or narrower",
         )
         return None
-    documentation = any(net.subnet_of(d) for d in _DOC_NETS if d.version == net.version)
+    documentation = any(net.subnet_of(d) for d in _DOC_NETS if d.version == net.version)  # type: ignore[arg-type]
     if not net.is_global and not documentation:
         # Private, loopback, link-local...: every site's internal hops use these, so a quoted
         # Received: line with one proves nothing about our relays.

@@ -194,7 +194,7 @@ def load_samples(corpus: Path, manifest: Path | None) -> tuple[list[Sample], lis
     if not corpus.is_dir():
         raise UsageError(f"{corpus}: not a directory")
     if manifest is not None:
-        samples, notes = load_manifest(corpus, manifest), []
+        samples, notes = load_manifest(corpus, manifest), list[str]()
     else:
         samples, notes = load_layout(corpus)
     if not samples:
@@ -240,6 +240,7 @@ def decide(rec: Record, pf: PostfixResult | None, sa: SpamdResult | None, scores
         rec.error = "; ".join(errors)
         return
     sa_d = rec.spamassassin
+    assert sa_d is not None  # no error: spamd answered
     if policy == "tag":
         caught = any(scores.get(t, 1.0) != 0 for t in sa_d["rules"])
     else:

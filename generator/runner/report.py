@@ -47,7 +47,7 @@ def hit_frequencies(records: list[Record], scores: dict[str, float]) -> list[dic
     names = set(scores) | set(PF_ROWS)
     for r in records:
         names |= _fired(r)
-    rows = []
+    rows: list[dict] = []
     for name in names:
         hb = sum(1 for r in records if r.expected == "block" and name in _fired(r))
         hp = sum(1 for r in records if r.expected == "pass" and name in _fired(r))
