@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..milter import health, log, relay, service
+from ..milter import health, log, relay
 from ..milter.settings import Settings
 from .common import add_command
 
@@ -35,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
         return relay.run(relay_settings)
     settings = Settings.load(args.config)  # a bad file: one line, exit 2, before any socket
     log.setup(args.log, args.syslog_socket)
-    return service.run(settings)
+    # Here, not at the top: mx imports pymilter, the optional [milter] extra, which no other
+    # command needs (tests/test_layers.py lists this import and why).
+    from ..milter import mx
+
+    return mx.run(settings)
 
 
 def add_subcommand(sub) -> None:
