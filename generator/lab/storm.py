@@ -12,7 +12,7 @@ ceiling. Counts come from Postfix's own log (maillog_file) and the Maildirs.
 
 Exit status 1 if any backscatter was accepted, any legitimate mail lost, or any SAV callout
 refused; 0 otherwise. Figures are printed as a table; --json FILE writes one record per run
-(DESIGN.md: {"ceiling_per_s", "runs": [{"kind", "policy", "profile", "sent", ...}]}).
+(docs/measurements.md: {"ceiling_per_s", "runs": [{"kind", "policy", "profile", "sent", ...}]}).
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def run_ham(lab, count: int, sessions: int, tmp: Path) -> dict:
 
 
 def runs_of(r: dict) -> list[dict]:
-    """The JSON records (DESIGN.md: exactly these keys) of one policy x profile lab."""
+    """The JSON records (docs/measurements.md: exactly these keys) of one policy x profile lab."""
     sd = r["sav_during"]
     storm = {"kind": "storm", "policy": r["policy"], "profile": r["profile"], "sent": r["backscatter_sent"],
              "refused": r["backscatter_refused"], "refused_per_s": r["rejects_per_second"],

@@ -1,5 +1,5 @@
 """The sent-mail ledger: keyed hashes of the Message-IDs our relays sent, with the day they were
-recorded (DESIGN.md, "Proof of origin").
+recorded (docs/design.md, "Proof of origin").
 
 The outbound side (a relay: the milter in its relay role, or ``bouncegen ledger import`` of the
 relays' maillogs) records; the inbound side (the BouncegenRescue SpamAssassin plugin on the MX)

@@ -24,14 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from .. import defaults
 from ..errors import LedgerError
 from . import keys
 
-DEFAULT_DAYS = 30
-MAX_DAYS = 365
+DEFAULT_DAYS = defaults.LEDGER_DAYS
+MAX_DAYS = defaults.LEDGER_MAX_DAYS
 REDIS_PREFIX = "bouncegen:sent:"
-REDIS_DEFAULT_PORT = 6379
-DEFAULT_TIMEOUT = 2.0  # seconds: connect and each command
+REDIS_DEFAULT_PORT = defaults.REDIS_PORT
+DEFAULT_TIMEOUT = defaults.LEDGER_TIMEOUT  # seconds: connect and each command
 
 _PATH = re.compile(r"/[A-Za-z0-9._/-]+")
 _REDIS_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$")

@@ -1,5 +1,5 @@
 """bouncegen's milter in the relay role: records the Message-ID of each message leaving our relays
-in the sent-mail ledger (DESIGN.md, "Proof of origin"; rspamd's ``replies`` module is the model).
+in the sent-mail ledger (docs/design.md, "Proof of origin"; rspamd's ``replies`` module is the model).
 
 Selected by the settings file (``role = "relay"`` in ``[milter]``, rendered as
 relay/bouncegen-relay.conf when the inventory has a ``[ledger]``); wired into the relay's
@@ -10,15 +10,10 @@ store failure (Redis down, SQLite locked, key unreadable) is logged at most once
 the count of messages left unrecorded, while mail keeps flowing. Recording is best effort by
 design; an unrecorded message's bounce falls back to the ruleset's other evidence.
 
-Which Message-ID: the one recipients see, i.e. the header as the message leaves cleanup. Measured
-with the lab's real Postfix 3.7.11 (tests/test_ledger_smtp.py, docs/ledger.md): cleanup adds a
-missing Message-ID (``<YYYYMMDDhhmmss.QUEUEID@myhostname>``) before it replays the headers to the
-milters, for smtpd_milters (SMTP, also from a foreign client outside
-``local_header_rewrite_clients``, with ``always_add_missing_headers = no``) and non_smtpd_milters
-(sendmail/pickup) alike: both are run by cleanup at end of message, and the header callback sees
-the added ID. So there is no macro to ask for (Postfix has no ``{msg_id}``) and no header to add
-ourselves. Should a message still reach end of message without one, there is nothing to record,
-and no bounce can quote an ID it never had: that is logged (at most once a minute).
+Which Message-ID: the one recipients see, the header as cleanup replays it to the milters, an ID
+cleanup added included (measured with Postfix 3.7: docs/ledger.md). A message without one has
+nothing to record, and no bounce can quote an ID it never had: that is logged (at most once a
+minute).
 """
 
 from __future__ import annotations

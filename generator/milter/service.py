@@ -2,10 +2,8 @@
 holds what needs no pymilter: the decision (:func:`decide`, a pure function of spamd's answer
 and the settings) and the facts about a client; mx.py holds the callbacks and ``run``.
 
-Why not Debian's spamass-milter: measured with Postfix 3.7 and spamass-milter 0.4.0, it accepts a
-message with 250 when spamd is down (it ignores spamc's exit status, with or without spamc -x),
-so a spamd outage silently switches the filter off; and it rejects on the total score of all
-rules, not on the ruleset's verdict. This milter fails closed: every error is a 4xx.
+This milter fails closed: every error is a 4xx (why not Debian's spamass-milter, measured: it
+accepts when spamd is down; docs/smtp-time.md).
 
 Built on pymilter (the Python binding of Sendmail's libmilter, the reference implementation of
 the protocol, Debian's python3-milter); spamd is asked with its own protocol (SPAMC/1.5

@@ -12,8 +12,14 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..defaults import MILTER as DEFAULTS
 from ..errors import BouncegenError, UsageError
 from ..facts import LEDGER_UNAVAIL
+
+# For a settings file that lacks them (rendered by an older bouncegen): what the inventory's
+# defaults render.
+CONCURRENCY = DEFAULTS["concurrency"] or DEFAULTS["spamd_children"]
+SCAN_LIMIT = DEFAULTS["scan_limit_kb"] * 1024
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,8 @@ class Settings:
     exempt_networks: tuple
     exempt_hosts: tuple[str, ...]
     scores: dict
-    concurrency: int = 2  # scans in flight at once (older settings files without it: 2)
-    scan_limit: int = 512 * 1024  # bytes of a message that spamd judges
+    concurrency: int = CONCURRENCY  # scans in flight at once
+    scan_limit: int = SCAN_LIMIT    # bytes of a message that spamd judges
 
     @classmethod
     def load(cls, path: str | Path) -> "Settings":
@@ -44,8 +50,8 @@ class Settings:
                 exempt_networks=tuple(ipaddress.ip_network(n) for n in ex.get("networks", [])),
                 exempt_hosts=tuple(h.lower() for h in ex.get("hosts", [])),
                 scores={str(k): float(v) for k, v in sc.items()},
-                concurrency=max(1, int(m.get("concurrency", 2))),
-                scan_limit=max(1024, int(m.get("scan_limit", 512 * 1024))),
+                concurrency=max(1, int(m.get("concurrency", CONCURRENCY))),
+                scan_limit=max(1024, int(m.get("scan_limit", SCAN_LIMIT))),
             )
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"{path}: not a bouncegen milter settings file: {exc}") from None

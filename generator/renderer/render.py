@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import jinja2
 
-from .. import __version__, facts
+from .. import __version__, defaults, facts
 from ..errors import TemplateError
 from ..resources import data_dir
 from . import escape, lint, netpatterns
@@ -42,7 +42,7 @@ SITE_SECRETS = (LEDGER_CF,)
 
 POSTFIX_QUEUE_DIR = "/var/spool/postfix"  # Debian's and upstream's queue_directory
 
-# The output contract (DESIGN.md, "Interfaces"): one template per file, in this order.
+# The output contract (docs/design.md, "Interfaces others rely on"): one template per file, in this order.
 OUTPUTS = (
     Output("spamassassin/72_bouncegen.cf", "spamassassin/72_bouncegen.cf.j2"),
     # The relay-rescue plugin and the .pre that loads it (by a path relative to the .pre).
@@ -74,7 +74,6 @@ OUTPUTS = (
 
 # Where the relay-role milter listens on each relay (loopback; rendered into relay/main.cf and
 # relay/bouncegen-relay.conf alike).
-RELAY_MILTER_SOCKET = "inet:127.0.0.1:8898"  # beside the MX milter's 8897; 8894 is openarc's
 
 
 
@@ -114,8 +113,9 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         "families": families,
         "version": __version__,
         "facts": facts.for_templates(),
+        "defaults": defaults.for_templates(),
         "scores": verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None),
-        "relay_milter_socket": RELAY_MILTER_SOCKET,
+        "relay_milter_socket": defaults.RELAY_MILTER_SOCKET,
         # Where the relay recorder writes (ReadWritePaths= of its unit): an SQLite ledger's directory.
         "ledger_sqlite_dir": (str(Path(inv.ledger.store[len("sqlite:"):]).parent)
                               if inv.ledger is not None and inv.ledger.store.startswith("sqlite:") else ""),

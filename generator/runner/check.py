@@ -1,6 +1,6 @@
 """``bouncegen check``: run a labelled corpus through the rendered rules on the real engines.
 
-The inventory is rendered into a temporary directory; ONE private spamd (generator/spamd.py) is
+The inventory is rendered into a temporary directory; ONE private spamd (engines/spamd.py) is
 started with the rendered .cf beside the stock .pre files; every message goes through ``spamc -x``
 (a failing daemon is an error, never a silent pass) from N worker threads, while a second pool
 runs the Postfix tables with ``postmap`` as the rendered main.cf wires them
@@ -49,7 +49,7 @@ from ..renderer.rules import load_families, verdict_scores
 EXPECTED = ("block", "pass")
 BLOCK_POINTS = THRESHOLD  # what the "block" score policy promises per family
 
-# The sent-mail ledger a corpus was written for: a maillog of our relays (DESIGN.md, layout).
+# The sent-mail ledger a corpus was written for: a maillog of our relays (docs/ledger.md).
 LEDGER_FIXTURE = Path("ledger") / "maillog"
 
 # Corpus layout without a manifest (README, "Corpus regression"): the first directory level says
