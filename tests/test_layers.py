@@ -22,7 +22,7 @@ LAYERS = {
     "deploy": 4, "runner": 4,
     "milter": 3,
     "renderer": 2,
-    "ledger": 1, "engines": 1,
+    "ledger": 1, "engines": 1, "batv": 1,
     "facts": 0, "defaults": 0, "errors": 0, "resources": 0, "__init__": 0,
 }
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..defaults import MILTER as DEFAULTS
 from ..errors import BouncegenError, UsageError
 from ..facts import LEDGER_UNAVAIL
+from .batv_gate import Gate
 
 # For a settings file that lacks them (rendered by an older bouncegen): what the inventory's
 # defaults render.
@@ -36,6 +37,7 @@ class Settings:
     scores: dict
     concurrency: int = CONCURRENCY  # scans in flight at once
     scan_limit: int = SCAN_LIMIT    # bytes of a message that spamd judges
+    batv: Gate | None = None  # [batv] of the settings: BATV checks at RCPT and DATA
 
     @classmethod
     def load(cls, path: str | Path) -> "Settings":
@@ -52,6 +54,7 @@ class Settings:
                 scores={str(k): float(v) for k, v in sc.items()},
                 concurrency=max(1, int(m.get("concurrency", CONCURRENCY))),
                 scan_limit=max(1024, int(m.get("scan_limit", SCAN_LIMIT))),
+                batv=Gate.from_table(data["batv"]) if "batv" in data else None,
             )
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"{path}: not a bouncegen milter settings file: {exc}") from None
