@@ -25,6 +25,9 @@ from bouncegen.lab.site import example_site
 from bouncegen.renderer import inventory, render
 from support import need
 
+# Every test reads the keys OpenDKIM made (the module fixture `site`): out of make test-fast.
+pytestmark = pytest.mark.engine
+
 SELECTOR = "mail2026"
 ORIGINAL = (
     "From: Alice <alice@example.org>\r\n"

@@ -39,12 +39,13 @@ version with other content; 3 gpg missing or failed.
 """
 
 
+HELP = "build an sa-update channel archive of the SpamAssassin files"
+DESCRIPTION = ("Write DIR/N.tar.gz with N.tar.gz.sha256 and .sha512 (and .asc with --gpg-key):\n"
+    "an sa-update channel update of the SpamAssassin files of SOURCE, for many MX hosts.")
+
+
 def add_subcommand(sub) -> None:
-    p = add_command(sub, "channel",
-        help="build an sa-update channel archive of the SpamAssassin files",
-        description="Write DIR/N.tar.gz with N.tar.gz.sha256 and .sha512 (and .asc with --gpg-key):\n"
-        "an sa-update channel update of the SpamAssassin files of SOURCE, for many MX hosts.",
-        epilog=CHANNEL_EPILOG)
+    p = add_command(sub, "channel", help=HELP, description=DESCRIPTION, epilog=CHANNEL_EPILOG)
     p.add_argument("source", nargs="?", default="build", metavar="SOURCE",
                    help="inventory (TOML) or rendered directory (default: build)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="channel directory")

@@ -51,13 +51,14 @@ def run(args: argparse.Namespace) -> int:
     return result.exit_status
 
 
+HELP = "run a labelled corpus through the rendered rules on the real spamd and postmap"
+DESCRIPTION = ("Render INVENTORY into a temporary directory, start one private spamd, feed every message "
+    "of the corpus through spamc -x and the Postfix tables through postmap, and compare each verdict "
+    "with its label.")
+
+
 def add_subcommand(sub) -> None:
-    c = add_command(sub, "check",
-        help="run a labelled corpus through the rendered rules on the real spamd and postmap",
-        description="Render INVENTORY into a temporary directory, start one private spamd, feed every message "
-        "of the corpus through spamc -x and the Postfix tables through postmap, and compare each verdict "
-        "with its label.",
-        epilog=CHECK_EPILOG)
+    c = add_command(sub, "check", help=HELP, description=DESCRIPTION, epilog=CHECK_EPILOG)
     c.add_argument("--inventory", required=True, metavar="INV", help="the site inventory (TOML)")
     c.add_argument("--corpus", required=True, metavar="DIR", help="the directory of sample mails")
     c.add_argument("--manifest", metavar="FILE.tsv", help="labels: TSV with columns path, category, expected")

@@ -89,13 +89,20 @@ def _target_arguments(p: argparse.ArgumentParser, verb: str) -> None:
                    help="Postfix config directory, under ROOT (default: /etc/postfix)")
 
 
+HELP = "install rendered files into SpamAssassin and Postfix, validated, with backup and rollback"
+DESCRIPTION = ("Install the SpamAssassin files, Postfix maps and main.cf lines of SOURCE into\n"
+    "this host (or --root): a diff first, validation with the real tools before anything\n"
+    "takes effect, a backup, and rollback on any failure.")
+
+UNINSTALL_HELP = "take bouncegen's files, units and main.cf lines out again; the host's lines back"
+UNINSTALL_DESCRIPTION = ("Remove what bouncegen install put on this host (or --root): bouncegen's entry\n"
+    "from smtpd_milters and its other main.cf lines (the host's earlier values written back),\n"
+    "Postfix reloaded, bouncegen-milter and bouncegen-spamd stopped and disabled, and its files\n"
+    "removed, with a backup.")
+
+
 def add_subcommand(sub) -> None:
-    p = add_command(sub, "install",
-        help="install rendered files into SpamAssassin and Postfix, validated, with backup and rollback",
-        description="Install the SpamAssassin files, Postfix maps and main.cf lines of SOURCE into\n"
-        "this host (or --root): a diff first, validation with the real tools before anything\n"
-        "takes effect, a backup, and rollback on any failure.",
-        epilog=INSTALL_EPILOG)
+    p = add_command(sub, "install", help=HELP, description=DESCRIPTION, epilog=INSTALL_EPILOG)
     p.add_argument("source", nargs="?", default="build", metavar="SOURCE",
                    help="inventory (TOML) or rendered directory (default: build)")
     _target_arguments(p, "install")
@@ -106,13 +113,7 @@ def add_subcommand(sub) -> None:
     p.add_argument("--backup-dir", metavar="DIR", help=BACKUP_DIR_HELP)
     p.set_defaults(func=run)
 
-    u = add_command(sub, "uninstall",
-        help="take bouncegen's files, units and main.cf lines out again; the host's lines back",
-        description="Remove what bouncegen install put on this host (or --root): bouncegen's entry\n"
-        "from smtpd_milters and its other main.cf lines (the host's earlier values written back),\n"
-        "Postfix reloaded, bouncegen-milter and bouncegen-spamd stopped and disabled, and its files\n"
-        "removed, with a backup.",
-        epilog=UNINSTALL_EPILOG)
+    u = add_command(sub, "uninstall", help=UNINSTALL_HELP, description=UNINSTALL_DESCRIPTION, epilog=UNINSTALL_EPILOG)
     _target_arguments(u, "uninstall")
     u.add_argument("-n", "--dry-run", action="store_true", help="show what would change; change nothing")
     u.add_argument("--reload", action="store_true", help="reload postfix afterwards (only with --root /)")

@@ -19,7 +19,7 @@ from ..ledger.maillog import import_logs
 from ..ledger.store import Store, open_store
 from ..renderer import inventory
 from ..renderer.inventory import LedgerSettings
-from .common import add_command
+from .common import add_command, add_inventory_command
 
 
 def _settings(path: str) -> LedgerSettings:
@@ -102,31 +102,26 @@ Exit status: 0 done; 1 the store or key failed (unreachable, refused, unreadable
 """
 
 
+HELP = "the sent-mail ledger: create, import maillogs, statistics"
+DESCRIPTION = ("The sent-mail ledger: keyed hashes of the Message-IDs our relays sent, looked up on "
+    "the MX to tell a bounce of our own mail from backscatter.")
+
+
 def add_subcommand(sub) -> None:
-    p = add_command(sub, "ledger",
-        help="the sent-mail ledger: create, import maillogs, statistics",
-        description="The sent-mail ledger: keyed hashes of the Message-IDs our relays sent, looked up on "
-        "the MX to tell a bounce of our own mail from backscatter.",
-        epilog=LEDGER_EPILOG)
+    p = add_command(sub, "ledger", help=HELP, description=DESCRIPTION, epilog=LEDGER_EPILOG)
     lsub = p.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND", required=True)
-    i = add_command(lsub, "init", help="create the key file (never replaced) and the store",
+    add_inventory_command(lsub, "init", _init, "ledger", help="create the key file (never replaced) and the store",
                           description="Create [ledger] key_file (32 random bytes, mode 0600; an existing "
                           "key is kept, never replaced) and the store [ledger] store.",
                           epilog="example:\n  bouncegen ledger init site.toml && chown bouncegen: /etc/bouncegen/ledger.key\n")
-    i.add_argument("inventory", metavar="INVENTORY", help="the site inventory (TOML) with a [ledger] table")
-    i.set_defaults(func=_init)
-    m = add_command(lsub, "import", help="record the Message-IDs of Postfix maillogs",
-                          description="Record the Message-IDs of Postfix cleanup lines "
-                          "('postfix/cleanup[PID]: QUEUEID: message-id=<ID>', any instance; syslog, "
-                          "journald or RFC 5424 prefixes; plain or .gz) with the day of their line.",
-                          epilog="examples:\n  bouncegen ledger import site.toml /var/log/mail.log*\n"
-                          "  journalctl -t postfix/cleanup -o short --since -30d | bouncegen ledger import site.toml -\n")
-    m.add_argument("inventory", metavar="INVENTORY", help="the site inventory (TOML) with a [ledger] table")
+    m = add_inventory_command(lsub, "import", _import, "ledger", help="record the Message-IDs of Postfix maillogs",
+                              description="Record the Message-IDs of Postfix cleanup lines "
+                              "('postfix/cleanup[PID]: QUEUEID: message-id=<ID>', any instance; syslog, "
+                              "journald or RFC 5424 prefixes; plain or .gz) with the day of their line.",
+                              epilog="examples:\n  bouncegen ledger import site.toml /var/log/mail.log*\n"
+                              "  journalctl -t postfix/cleanup -o short --since -30d | bouncegen ledger import site.toml -\n")
     m.add_argument("maillog", metavar="MAILLOG", nargs="+", help="maillog files (plain or .gz; - for stdin)")
-    m.set_defaults(func=_import)
-    s = add_command(lsub, "stats", help="entries, oldest day and size of the store",
+    add_inventory_command(lsub, "stats", _stats, "ledger", help="entries, oldest day and size of the store",
                           description="Print the live entries, the oldest recorded day and the size of the store.",
                           epilog="example:\n  bouncegen ledger stats site.toml\n")
-    s.add_argument("inventory", metavar="INVENTORY", help="the site inventory (TOML) with a [ledger] table")
-    s.set_defaults(func=_stats)
 

@@ -42,13 +42,14 @@ def run(args: argparse.Namespace) -> int:
     return mx.run(settings)
 
 
+HELP = "run the SMTP-time milter (SpamAssassin verdict of the ruleset at end of DATA)"
+DESCRIPTION = ("Serve Postfix's smtpd_milters: ask spamd for the ruleset's verdict and refuse "
+    "backscatter with 550 5.7.1; tempfail (4xx) on any error. Runs in the foreground until "
+    "SIGTERM.")
+
+
 def add_subcommand(sub) -> None:
-    m = add_command(sub, "milter",
-        help="run the SMTP-time milter (SpamAssassin verdict of the ruleset at end of DATA)",
-        description="Serve Postfix's smtpd_milters: ask spamd for the ruleset's verdict and refuse "
-        "backscatter with 550 5.7.1; tempfail (4xx) on any error. Runs in the foreground until "
-        "SIGTERM.",
-        epilog=MILTER_EPILOG)
+    m = add_command(sub, "milter", help=HELP, description=DESCRIPTION, epilog=MILTER_EPILOG)
     m.add_argument("--config", required=True, metavar="FILE", help="the rendered milter/bouncegen-milter.conf")
     m.add_argument("--check", action="store_true",
                    help="do not serve: check the settings, spamd (PING) and a milter handshake on the "

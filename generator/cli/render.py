@@ -44,12 +44,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+HELP = "render an inventory into SpamAssassin and Postfix files"
+DESCRIPTION = ("Render INVENTORY into DIR/spamassassin/ and DIR/postfix/, lint the result with the "
+    "real spamassassin and postmap, then move it into place.")
+
+
 def add_subcommand(sub) -> None:
-    p = add_command(sub, "render",
-        help="render an inventory into SpamAssassin and Postfix files",
-        description="Render INVENTORY into DIR/spamassassin/ and DIR/postfix/, lint the result with the "
-        "real spamassassin and postmap, then move it into place.",
-        epilog=RENDER_EPILOG)
+    p = add_command(sub, "render", help=HELP, description=DESCRIPTION, epilog=RENDER_EPILOG)
     p.add_argument("inventory", metavar="INVENTORY", help="the site inventory (TOML)")
     p.add_argument("-o", "--output", default="build", metavar="DIR", help="output directory (default: build)")
     p.add_argument("--no-lint", action="store_true", help="skip the lint with spamassassin and postmap")
