@@ -23,7 +23,7 @@ LAYERS = {
     "milter": 3,
     "renderer": 2,
     "ledger": 1, "engines": 1, "batv": 1,
-    "facts": 0, "defaults": 0, "errors": 0, "resources": 0, "__init__": 0,
+    "facts": 0, "defaults": 0, "errors": 0, "secretfile": 0, "resources": 0, "__init__": 0,
 }
 
 # Imports that may stay inside a function: packages that are optional or slow to import, never a
