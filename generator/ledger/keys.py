@@ -31,7 +31,7 @@ def normalise(value: str | None) -> str | None:
     (folded IDs) and the part after the last ``@`` lower-cased (domains are case-insensitive,
     local parts are not). White space and case are ASCII only (space, tab, CR, LF, FF, VT;
     A-Z): the same in Perl whether the plugin's text is bytes or characters, and independent of
-    Unicode case and space tables (Python's ``str.lower``/``\s`` and Perl's ``lc``/``\s`` differ)."""
+    Unicode case and space tables (Python's ``str.lower``/``\\s`` and Perl's ``lc``/``\\s`` differ)."""
     if value is None:
         return None
     start = value.find("<")
