@@ -51,8 +51,9 @@ $(VENV)/.lint-deps: Makefile
 	$(BIN)/python -m pip install -q --disable-pip-version-check 'ruff==$(RUFF_VERSION)' 'mypy==$(MYPY_VERSION)'
 	touch $@
 
-# Configured in pyproject.toml ([tool.ruff], [tool.mypy]); needs no engine.
-lint: $(VENV)/.lint-deps
+# Configured in pyproject.toml ([tool.ruff], [tool.mypy]); needs no engine. mypy checks against
+# the dependencies bouncegen installs (jinja2, redis, rich...), so the package is installed first.
+lint: $(BIN)/bouncegen $(VENV)/.lint-deps
 	$(BIN)/ruff check generator
 	$(BIN)/mypy
 
