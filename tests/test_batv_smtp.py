@@ -105,6 +105,11 @@ def sav(blab) -> tuple[int, int]:
         s.quit()
 
 
+def test_postfix_takes_the_rendered_lines_with_the_data_event(blab):
+    assert "protocol=6" in (blab.lab.conf / "main.cf").read_text()
+    assert blab.lab.check() == ""  # postfix check: no warning about the map or the milter entry
+
+
 def test_relay_signs_the_envelope_sender_once_from_untouched(blab):
     m = blab.send_out(ALICE, BOB, "batv signed")
     rp = m["Return-Path"].strip("<> ")

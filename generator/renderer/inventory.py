@@ -148,7 +148,7 @@ class LedgerSettings:
 
 
 # [batv] (optional): Bounce Address Tag Validation (docs/batv.md); see bouncegen.batv.
-BATV_KEYS = {"domains", "key_file", "days", "exempt_senders", "exempt_recipients"}
+BATV_KEYS = {"domains", "key_file", "days", "exempt_senders", "exempt_recipients", "enforce"}
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,9 @@ class BatvSettings:
     days: int = batv_scheme.DEFAULT_DAYS  # how long a tag is valid
     exempt_senders: tuple[str, ...] = ()     # addresses or domains never signed
     exempt_recipients: tuple[str, ...] = ()  # addresses or domains never required to be signed
+    # Refuse null-sender mail to unsigned addresses at DATA; false during a roll-out (the relays
+    # sign, the MX accepts tags, and bounces of mail sent before that still arrive unsigned).
+    enforce: bool = True
 
     @property
     def unsigned_recipients(self) -> tuple[str, ...]:
@@ -543,6 +546,12 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
             p.add("batv.days", f"expected a whole number of days from 1 to {batv_scheme.MAX_DAYS}, got {_show(d)}")
         else:
             days = d
+    enforce = True
+    if "enforce" in t:
+        if not isinstance(t["enforce"], bool):
+            p.add("batv.enforce", f"expected true or false, got {_show(t['enforce'])}")
+        else:
+            enforce = t["enforce"]
     exempt: dict[str, list[str]] = {}
     for name in ("exempt_senders", "exempt_recipients"):
         out = exempt.setdefault(name, [])
@@ -564,7 +573,7 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
         return None
     return BatvSettings(domains=tuple(sorted(set(domains))), key_file=key_file, days=days,
                         exempt_senders=tuple(sorted(set(exempt["exempt_senders"]))),
-                        exempt_recipients=tuple(sorted(set(exempt["exempt_recipients"]))))
+                        exempt_recipients=tuple(sorted(set(exempt["exempt_recipients"]))), enforce=enforce)
 
 
 def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
