@@ -503,7 +503,7 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
     return MilterSettings(**out)
 
 
-def _key_path(value: Any, key: str, p: _Problems, what: str) -> str | None:
+def _key_path(value: Any, key: str, p: _Problems) -> str | None:
     """An absolute file path that may be written into a SpamAssassin setting and a TOML file."""
     s = _string(value, key, p)
     if s is not None and (not s.startswith("/") or s.endswith("/") or ".." in s.split("/")):
@@ -538,7 +538,7 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
     if "key_file" not in t:
         p.add("batv.key_file", "missing: the absolute path of the BATV key file (bouncegen batv init creates it)")
     else:
-        key_file = _key_path(t["key_file"], "batv.key_file", p, "BATV key file")
+        key_file = _key_path(t["key_file"], "batv.key_file", p)
     days = batv_scheme.DEFAULT_DAYS
     if "days" in t:
         d = t["days"]
