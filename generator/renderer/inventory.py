@@ -116,7 +116,7 @@ class LedgerSettings:
 
 
 # [batv] (optional): Bounce Address Tag Validation (docs/batv.md); see bouncegen.batv.
-BATV_KEYS = {"domains", "key_file", "days", "exempt_senders", "exempt_recipients"}
+BATV_KEYS = {"domains", "key_file", "days", "exempt_senders", "exempt_recipients", "enforce"}
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,9 @@ class BatvSettings:
     days: int = batv_scheme.DEFAULT_DAYS  # how long a tag is valid
     exempt_senders: tuple[str, ...] = ()     # addresses or domains never signed
     exempt_recipients: tuple[str, ...] = ()  # addresses or domains never required to be signed
+    # Refuse null-sender mail to unsigned addresses at DATA; false during a roll-out (the relays
+    # sign, the MX accepts tags, and bounces of mail sent before that still arrive unsigned).
+    enforce: bool = True
 
     @property
     def unsigned_recipients(self) -> tuple[str, ...]:
@@ -468,7 +471,7 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
     return MilterSettings(**out)
 
 
-def _key_path(value: Any, key: str, p: _Problems, what: str) -> str | None:
+def _key_path(value: Any, key: str, p: _Problems) -> str | None:
     """An absolute file path that may be written into a SpamAssassin setting and a TOML file."""
     s = _string(value, key, p)
     if s is not None and (not s.startswith("/") or s.endswith("/") or ".." in s.split("/")):
@@ -503,7 +506,7 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
     if "key_file" not in t:
         p.add("batv.key_file", "missing: the absolute path of the BATV key file (bouncegen batv init creates it)")
     else:
-        key_file = _key_path(t["key_file"], "batv.key_file", p, "BATV key file")
+        key_file = _key_path(t["key_file"], "batv.key_file", p)
     days = batv_scheme.DEFAULT_DAYS
     if "days" in t:
         d = t["days"]
@@ -511,6 +514,12 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
             p.add("batv.days", f"expected a whole number of days from 1 to {batv_scheme.MAX_DAYS}, got {_show(d)}")
         else:
             days = d
+    enforce = True
+    if "enforce" in t:
+        if not isinstance(t["enforce"], bool):
+            p.add("batv.enforce", f"expected true or false, got {_show(t['enforce'])}")
+        else:
+            enforce = t["enforce"]
     exempt: dict[str, list[str]] = {}
     for name in ("exempt_senders", "exempt_recipients"):
         out = exempt.setdefault(name, [])
@@ -532,7 +541,7 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
         return None
     return BatvSettings(domains=tuple(sorted(set(domains))), key_file=key_file, days=days,
                         exempt_senders=tuple(sorted(set(exempt["exempt_senders"]))),
-                        exempt_recipients=tuple(sorted(set(exempt["exempt_recipients"]))))
+                        exempt_recipients=tuple(sorted(set(exempt["exempt_recipients"]))), enforce=enforce)
 
 
 def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
