@@ -34,11 +34,11 @@ from typing import Callable
 from ..errors import BouncegenError, EngineError, LintError, UsageError
 from ..milter.health import CheckError
 from . import files, maincf, services as svc
-from .files import _read, _udiff
+from .files import live_diff, read_or_none
 from .layout import HOST_STATE, RELAY_CONF, RELAY_UNIT, STATE_FILE, Plan, Target
 from .services import do_reload, reload_commands
 from .source import parse_main_cf, source_dir
-from .validate import _postfix_check_possible, pf_check
+from .validate import postfix_check_possible, pf_check
 
 RELAY_PARAMS = ("smtpd_milters", "non_smtpd_milters")  # all that relay/main.cf may set
 
@@ -87,7 +87,7 @@ def stage(rel: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
         (plan.stage_pf / "master.cf").touch()  # for postconf only; never installed
 
     current = {} if fresh else maincf.postconf_n(plan.stage_pf)
-    previous_text = _read(target.relay_state_dir / STATE_FILE)
+    previous_text = read_or_none(target.relay_state_dir / STATE_FILE)
     previous = dict(parse_main_cf(previous_text, STATE_FILE)) if previous_text else {}
     host = maincf.load_host_state(target.relay_state_dir / HOST_STATE)
     sets, removes, conflicts, notes, host = maincf.merge(params, current, previous, host, main_cf,
@@ -103,25 +103,25 @@ def stage(rel: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
     (state / HOST_STATE).write_text(maincf.dump_host_state(host), encoding="utf-8")
 
     def text_change(staged: Path, live: Path) -> None:
-        old, new = _read(live), staged.read_text(encoding="utf-8")
+        old, new = read_or_none(live), staged.read_text(encoding="utf-8")
         if old != new:
             plan.writes.append((staged, live))
-            plan.diff.extend(_udiff(old, new, live))
+            plan.diff.extend(live_diff(old, new, live))
 
     text_change(rel / RELAY_CONF, target.relay_conf)
     text_change(rel / RELAY_UNIT, target.units_dir / RELAY_UNIT)
     text_change(state / STATE_FILE, target.relay_state_dir / STATE_FILE)
     text_change(state / HOST_STATE, target.relay_state_dir / HOST_STATE)
     plan.units = [RELAY_UNIT]
-    old, new = _read(main_cf), (plan.stage_pf / "main.cf").read_text(encoding="utf-8")
+    old, new = read_or_none(main_cf), (plan.stage_pf / "main.cf").read_text(encoding="utf-8")
     if old != new:
         plan.main_cf = (plan.stage_pf / "main.cf", main_cf)
-        plan.diff.extend(_udiff(old, new, main_cf))
+        plan.diff.extend(live_diff(old, new, main_cf))
     return plan
 
 
 def _check(conf: Path) -> list[str]:
-    return pf_check(conf, run_postfix_check=_postfix_check_possible(conf))
+    return pf_check(conf, run_postfix_check=postfix_check_possible(conf))
 
 
 def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: bool = False,
@@ -148,7 +148,7 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
         problems = [w for w in problems if w not in set(base)]
         if problems:
             raise LintError(["the new configuration failed validation; nothing was installed:"] + problems)
-        say("validated: postconf -n" + (", postfix check" if _postfix_check_possible(plan.stage_pf) else "")
+        say("validated: postconf -n" + (", postfix check" if postfix_check_possible(plan.stage_pf) else "")
             + ": no new warnings")
         if dry_run:
             say("dry run: nothing written")
@@ -212,7 +212,7 @@ def uninstall(target: Target, *, dry_run: bool = False, reload: bool = False, ba
         raise UsageError("--reload only makes sense with --root / (the services of this host)")
     if services == "default":
         services = default_services(target) if not dry_run else None
-    previous_text = _read(target.relay_state_dir / STATE_FILE)
+    previous_text = read_or_none(target.relay_state_dir / STATE_FILE)
     main_cf = target.pf_dir / "main.cf"
     with tempfile.TemporaryDirectory(prefix="bouncegen-relay-uninstall-") as tmp:
         scratch = Path(tmp)
@@ -227,15 +227,15 @@ def uninstall(target: Target, *, dry_run: bool = False, reload: bool = False, ba
             for note in notes:
                 say(f"note: {note}")
             maincf.postconf_edit(scratch, sets, removes)
-            if _read(scratch / "main.cf") != _read(main_cf):
+            if read_or_none(scratch / "main.cf") != read_or_none(main_cf):
                 new_main = scratch / "main.cf"
-        removes = [p for p in (target.relay_conf, target.units_dir / RELAY_UNIT) if p.is_file() and files._is_ours(p)]
+        removes = [p for p in (target.relay_conf, target.units_dir / RELAY_UNIT) if p.is_file() and files.is_ours(p)]
         if target.relay_state_dir.is_dir():
             removes += [f for f in sorted(target.relay_state_dir.iterdir()) if f.is_file()]
         if new_main is None and not removes:
             say(f"nothing to remove: no relay role of bouncegen in {target.pf_dir} or {target.etc_dir}")
             return False
-        diff = _udiff(_read(main_cf), _read(new_main), main_cf) if new_main else []
+        diff = live_diff(read_or_none(main_cf), read_or_none(new_main), main_cf) if new_main else []
         diff += [f"remove {f}\n" for f in removes]
         say("".join(diff).rstrip("\n"))
         if dry_run:
