@@ -35,7 +35,7 @@ from ..errors import BouncegenError, EngineError, LintError, UsageError
 from ..milter.health import CheckError
 from ..renderer.rules import load_families, rule_names
 from . import files, maincf, services as svc
-from .files import Backup, live_diff, read_or_none
+from .files import live_diff, read_or_none
 from .layout import HOST_STATE, STATE_FILE, Target
 from .services import do_reload, reload_commands
 from .source import parse_main_cf, source_dir

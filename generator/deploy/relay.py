@@ -38,7 +38,7 @@ from .files import live_diff, read_or_none
 from .layout import HOST_STATE, RELAY_CONF, RELAY_UNIT, STATE_FILE, Plan, Target
 from .services import do_reload, reload_commands
 from .source import parse_main_cf, source_dir
-from .validate import postfix_check_possible, pf_check
+from .validate import pf_check, postfix_check_possible
 
 RELAY_PARAMS = ("smtpd_milters", "non_smtpd_milters")  # all that relay/main.cf may set
 

@@ -104,7 +104,7 @@ def relay_check(config: str | Path, *, timeout: float = 5.0) -> str:
     t0 = time.monotonic()
     cfg = RelaySettings.load(config)
     done = []
-    if cfg.records:
+    if cfg.store is not None and cfg.key_file is not None:  # a ledger to record into
         try:
             key = keys.load_key(cfg.key_file)
             url = parse_store_url(cfg.store)
@@ -113,8 +113,9 @@ def relay_check(config: str | Path, *, timeout: float = 5.0) -> str:
                     store.lookup(["<bouncegen-check@invalid>"])
         except BouncegenError as exc:
             raise CheckError(f"ledger: {exc.problems[0]}") from None
-        if url.scheme == "sqlite" and not Path(url.path).parent.is_dir():
-            raise CheckError(f"ledger {url.shown}: no directory {Path(url.path).parent}")
+        db_dir = Path(url.path).parent if url.scheme == "sqlite" and url.path is not None else None
+        if db_dir is not None and not db_dir.is_dir():
+            raise CheckError(f"ledger {url.shown}: no directory {db_dir}")
         done.append(f"ledger {mask_url(cfg.store)} reachable")
     if cfg.signer is not None:
         try:
