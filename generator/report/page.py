@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import io
 import os
+import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ def _svg(fig) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate
     return text[text.index("<svg"):]  # no XML declaration or DOCTYPE inside HTML
 
 

@@ -58,6 +58,8 @@ class Clock:
             else:
                 mon = _MONTHS[m.group("mon")]
                 h, mi, s = (int(x) for x in m.group("hms").split(":"))
+                if not (1 <= int(m.group("day")) <= 31 and h < 24 and mi < 60 and s < 61):
+                    raise ValueError("no such time")  # mktime would carry it into another day
                 ts = time.mktime((self.year, mon, int(m.group("day")), h, mi, s, 0, 0, -1))
                 if ts > self.now + 86400:  # "Dec 31" read in January: last year's line
                     ts = time.mktime((self.year - 1, mon, int(m.group("day")), h, mi, s, 0, 0, -1))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 # writes an unverified client as "[127.0.0.1][127.0.0.1]") or "unknown".
 _CLIENT = r"(?P<host>\S*?)\[(?P<ip>[0-9A-Fa-f.:]*|IPv6:[0-9A-Fa-f:.]*)\]"
 # The end of Postfix's reject lines: "from=<S> to=<R> proto=P helo=<H>".
-_ENVELOPE = r"from=<(?P<sender>[^>]*)> to=<(?P<rcpt>[^>]*)> proto=\S+ helo=<(?P<helo>[^>]*)>"
+_ENVELOPE = r"from=<(?P<sender>[^>]*)> (?:to=<(?P<rcpt>[^>]*)> )?proto=\S+ helo=<(?P<helo>[^>]*)>"
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ MILTER = ("bouncegen-milter",)
 SHAPES: tuple[Shape, ...] = (
     # ---- bouncegen's milter (MX role): one line per decision ---------------------------------
     Shape("milter-decision", MILTER, ", verdict=",
-          r"^(?P<qid>[^\s:]+): client=" + _CLIENT + r", verdict=(?P<verdict>accept|reject|tempfail)"
+          r"^(?:warning: )?(?P<qid>[^\s:]+): client=" + _CLIENT + r", verdict=(?P<verdict>accept|reject|tempfail)"
           r"(?:, points=(?P<points>-?\d+(?:\.\d+)?))?(?:, rules=(?P<rules>[A-Z0-9_,-]+))?"
           r"(?:, reason=(?P<reason>.*?))?, ms=(?P<ms>\d+)(?:, tests=(?P<tests>\S*))?$",
           "decision", {},
@@ -78,7 +78,7 @@ SHAPES: tuple[Shape, ...] = (
           "data_reject", {"stage": "null_sender"},
           "Postfix smtpd(8), smtpd_data_restrictions = check_sender_access null_sender (templates/postfix/null_sender.j2)"),
     Shape("postfix-milter-reject", ("cleanup", "smtpd"), "milter-reject: ",
-          r"^(?P<qid>[0-9A-Za-z]+): milter-reject: (?P<step>[A-Z-]+) from " + _CLIENT + r": (?P<dsn>[45]\.\d{1,3}\.\d{1,3}) "
+          r"^(?P<qid>[0-9A-Za-z]+): milter-reject: (?P<step>[A-Z-]+) from " + _CLIENT + r": (?:\d{3} )?(?P<dsn>[45]\.\d{1,3}\.\d{1,3}) "
           r"(?P<text>.*?); " + _ENVELOPE + r"$",
           "postfix_milter_reject", {},
           "Postfix cleanup(8)/smtpd(8): the reply of a milter (bouncegen's texts: templates/milter/)"),

@@ -28,7 +28,9 @@ def print_report(d: dict, out: IO[str]) -> None:
     console = Console(file=out, width=WIDTH, highlight=False, soft_wrap=False)
 
     def table(title: str, *cols: str) -> Table:
-        t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", title_style="bold", pad_edge=False)
+        # Two tables side by side fill the 100 columns; a title never wraps.
+        t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", title_style="bold", pad_edge=False,
+                  min_width=max(len(title) + 2, 40))
         for i, c in enumerate(cols):
             t.add_column(c, justify="left" if i == 0 else "right", no_wrap=i == 0, overflow="ellipsis",
                          max_width=34 if i == 0 else None)
