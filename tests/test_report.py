@@ -44,8 +44,8 @@ PF_DSN = ("0A1B2C3D4E: reject: header Content-Type: multipart/report; report-typ
 PF_FORGED = ("0A1B2C3D4F: reject: body Received: from example.org (x [192.0.2.1]) from relay.test[192.0.2.78]; "
              "from=<> to=<bob@example.org> proto=ESMTP helo=<relay.test>: 5.7.1 Forged Received: header: HELO as "
              "our domain (backscatter)")
-PF_MULTI = ("NOQUEUE: reject: DATA from multi.test[192.0.2.79]: 550 5.5.3 <DATA>: Multi-recipient bounce; "
-            "from=<> proto=ESMTP helo=<multi.test>")
+PF_MULTI = ("B188420DBC8: reject: DATA from multi.test[192.0.2.79]: 550 5.5.3 <>: Sender address rejected: "
+            "Multi-recipient bounce; from=<> proto=ESMTP helo=<multi.test>")
 PF_MILTER = ("5B6C7D8E9F: milter-reject: END-OF-MESSAGE from unknown[127.0.0.1]: 5.7.1 Refused as backscatter: "
              "this bounce, auto-reply or notice answers mail that did not come from our servers; a spammer forged "
              "our address. Do not send it again. (BG_ANY_BOUNCE BG_AUTOREPLY); from=<> to=<bob@example.org> "

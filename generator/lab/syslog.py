@@ -57,6 +57,7 @@ class Rsyslog:
 
         marker = f"bouncegen-lab-flush-{time.monotonic_ns()}"
         h = logging.handlers.SysLogHandler(address=str(self.socket))
+        h.ident = "bouncegen-lab: "  # a syslog line like any other, of no program the report reads
         try:
             h.emit(logging.LogRecord("lab", logging.INFO, "", 0, marker, None, None))
         finally:

@@ -73,7 +73,8 @@ def build(d: dict) -> page.Page:
     lat_tl = [b for b in timeline if b["latency_ms"]]
     p.chart(f"Milter latency per {_per(width)} (spamd's answer)",
             page.lines([_ts(b["t"]) for b in lat_tl],
-                       {q: [b["latency_ms"][q] for b in lat_tl] for q in ("p50", "p95", "p99")}, ylabel="ms"),
+                       {q: [b["latency_ms"][q] for b in lat_tl] for q in ("p50", "p95", "p99")}, ylabel="ms",
+                       width_s=width),
             "Per bucket percentiles of the milter's ms=; wider buckets show the worst of their parts."
             if width != d["resolution_s"] else "Per bucket percentiles of the milter's ms= figure.")
     nets = d["top_networks"]

@@ -46,6 +46,15 @@ tr.bad td{color:#b00020}.note{font-size:12px;color:#555;margin:6px 0 0}
 """
 
 
+MIN_BUCKETS = 20  # a time axis spans at least this many buckets
+
+
+def _legend(ax, n: int) -> None:
+    # Above the plot, never over the bars; constrained layout makes room for it.
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, frameon=False, ncols=min(5, n),
+              borderaxespad=0.2)
+
+
 def color(name: str, i: int = 0) -> str:
     return FIXED.get(name, PALETTE[i % len(PALETTE)])
 
@@ -72,8 +81,16 @@ def _times(ts: list[float]) -> list[datetime]:
     return [datetime.fromtimestamp(t) for t in ts]
 
 
-def _time_axis(ax) -> None:
+def _time_axis(ax, times: list[float], width_s: float) -> None:
+    """Dates on x; a short run is shown over at least MIN_BUCKETS buckets, not stretched."""
     import matplotlib.dates as mdates
+
+    if times:
+        lo, hi = min(times), max(times) + width_s
+        if hi - lo < MIN_BUCKETS * width_s:
+            pad = (MIN_BUCKETS * width_s - (hi - lo)) / 2
+            lo, hi = lo - pad, hi + pad
+        ax.set_xlim(datetime.fromtimestamp(lo), datetime.fromtimestamp(hi))
 
     loc = mdates.AutoDateLocator(maxticks=8)
     ax.xaxis.set_major_locator(loc)
@@ -94,25 +111,27 @@ def stacked_bars(times: list[float], series: dict[str, list[float]], *, width_s:
                linewidth=0)
         bottom = [b + y for b, y in zip(bottom, ys)]
     ax.set_ylabel(ylabel)
-    _time_axis(ax)
+    _time_axis(ax, times, width_s)
     if series:
-        ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=min(4, len(series)))
+        _legend(ax, len(series))
     return _svg(fig)
 
 
-def lines(times: list[float], series: dict[str, list[float | None]], *, ylabel: str, log: bool = False) -> str:
+def lines(times: list[float], series: dict[str, list[float | None]], *, ylabel: str, width_s: float = 60,
+          log: bool = False) -> str:
     """Lines over time (latency percentiles); None leaves a gap."""
     fig, ax = _figure()
-    x = _times(times)
+    x = [datetime.fromtimestamp(t + width_s / 2) for t in times]  # a bucket's point in its middle
     for i, (name, ys) in enumerate(series.items()):
         ax.plot(x, [float("nan") if y is None else y for y in ys], label=name, color=PALETTE[i % len(PALETTE)],
                 marker="o" if len(x) < 30 else None, markersize=3, linewidth=1.6)
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
-    _time_axis(ax)
+    ax.set_ylim(bottom=0) if not log else None
+    _time_axis(ax, times, width_s)
     if series:
-        ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=min(4, len(series)))
+        _legend(ax, len(series))
     return _svg(fig)
 
 
@@ -132,7 +151,7 @@ def hbars(labels: list[str], series: dict[str, list[float]], *, xlabel: str) -> 
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if k > 1:
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
+        _legend(ax, k)
     return _svg(fig)
 
 

@@ -72,9 +72,9 @@ SHAPES: tuple[Shape, ...] = (
           r"^(?P<qid>[0-9A-Za-z]+): reject: (?P<where>header|body) .*? from " + _CLIENT + r"; " + _ENVELOPE +
           r": (?P<dsn>[45]\.\d{1,3}\.\d{1,3}) (?P<text>.*)$",
           "map_reject", {}, "Postfix cleanup(8) for header_checks/body_checks REJECT (templates/postfix/)"),
-    Shape("postfix-data-reject", ("smtpd",), "reject: DATA from ",
-          r"^NOQUEUE: reject: DATA from " + _CLIENT + r": (?P<code>\d{3}) (?P<dsn>[45]\.\d{1,3}\.\d{1,3}) "
-          r"<DATA>: (?P<text>.*?); " + _ENVELOPE + r"$",
+    Shape("postfix-data-reject", ("smtpd",), ": reject: DATA from ",
+          r"^(?P<qid>[0-9A-Za-z]+): reject: DATA from " + _CLIENT + r": (?P<code>\d{3}) (?P<dsn>[45]\.\d{1,3}\.\d{1,3}) "
+          r"(?P<text>.*?); " + _ENVELOPE + r"$",
           "data_reject", {"stage": "null_sender"},
           "Postfix smtpd(8), smtpd_data_restrictions = check_sender_access null_sender (templates/postfix/null_sender.j2)"),
     Shape("postfix-milter-reject", ("cleanup", "smtpd"), "milter-reject: ",
