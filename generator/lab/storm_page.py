@@ -56,5 +56,5 @@ def build(labs: list[dict], runs: list[dict], ceiling: dict) -> page.Page:
               r["backscatter_accepted"], r["legit_sent"], r["legit_delivered"], r["sav_refused"],
               r["sav_median_ms"] if r["sav_median_ms"] is not None else "-", r["delivered_per_s"]] for r in runs],
             bad={i for i, r in enumerate(runs) if r["backscatter_accepted"] or r["sav_refused"]
-                 or r["legit_delivered"] < r["legit_sent"]})
+                 or r["legit_delivered"] < r["legit_sent"]}, wide=True)
     return p

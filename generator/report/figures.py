@@ -116,8 +116,14 @@ class Refusals:
             self.buckets.setdefault(b, Counter()).update(c)
 
 
+_V4 = re.compile(r"(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}")
+
+
 def network(ip: str) -> str:
     """The /24 (IPv4) or /48 (IPv6) a client address belongs to."""
+    m = _V4.fullmatch(ip)
+    if m:  # the common case, without ipaddress's object (a third of the report's time otherwise)
+        return m.group(1) + ".0/24"
     try:
         addr = ipaddress.ip_address(ip.removeprefix("IPv6:"))
     except ValueError:

@@ -38,7 +38,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:0 0 8px}.sub{color:#55
 .card .v{font-size:22px;font-weight:600}.card .k{font-size:12px;color:#555}
 .card.bad .v{color:#b00020}.card.good .v{color:#0a7d32}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:14px;margin:0 0 18px}
-section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px 14px}
+section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px 14px;overflow-x:auto}
+section.wide{grid-column:1/-1}
 section svg{width:100%;height:auto}
 table{border-collapse:collapse;font-size:13px;width:100%}th,td{padding:3px 8px;border-bottom:1px solid #eee}
 th{text-align:left;background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -177,8 +178,8 @@ class Page:
         return self
 
     def table(self, title: str, headers: list[str], rows: list[list], *, bad: set[int] | None = None,
-              note: str = "") -> "Page":
-        """A table; numbers right-aligned; rows whose index is in BAD are marked."""
+              note: str = "", wide: bool = False) -> "Page":
+        """A table; numbers right-aligned; rows whose index is in BAD are marked; WIDE spans the page."""
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
         body = []
         for i, row in enumerate(rows or [["(none)"] + [""] * (len(headers) - 1)]):
@@ -188,7 +189,8 @@ class Page:
                 for v in row)
             body.append(f'<tr class="{"bad" if bad and i in bad else ""}">{cells}</tr>')
         note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
-        self._grid.append(f"<section><h2>{html.escape(title)}</h2><table><tr>{head}</tr>{''.join(body)}</table>"
+        cls = ' class="wide"' if wide else ""
+        self._grid.append(f"<section{cls}><h2>{html.escape(title)}</h2><table><tr>{head}</tr>{''.join(body)}</table>"
                           f"{note_html}</section>")
         return self
 

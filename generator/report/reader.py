@@ -131,7 +131,7 @@ def read(names: Iterable[str], sink, *, since: float | None = None, until: float
                     hit = (shape, g)
                     break
         if hit is None:
-            if _INNER.search(msg):
+            if needled and _INNER.search(msg):
                 counts["interleaved"] += 1
             elif needled:
                 counts["truncated"] += 1
@@ -146,7 +146,7 @@ def read(names: Iterable[str], sink, *, since: float | None = None, until: float
             counts["out_of_range"] += 1
             continue
         shape, g = hit
-        if _INNER.search(msg):  # a shape can match the head of two lines written as one
+        if shape.open_tail and _INNER.search(msg):  # a shape can match the head of two lines in one
             counts["interleaved"] += 1
             continue
         counts["used"] += 1

@@ -36,6 +36,12 @@ class Shape:
     def rx(self) -> re.Pattern:
         return _compiled(self.pattern)
 
+    @property
+    def open_tail(self) -> bool:
+        """Whether a second line glued to this one could still match (the pattern does not pin
+        the end of the line): the reader then looks for a second syslog prefix in it."""
+        return not self.pattern.endswith("$") or self.pattern.endswith(".*)$")
+
 
 _CACHE: dict[str, re.Pattern] = {}
 

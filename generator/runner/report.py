@@ -242,7 +242,7 @@ def write_html(result: Result, path: Path) -> None:
                "A hit in the pass set is a false positive of that rule (or a rescued message's sub-rule).")
     wrong = [r for r in result.records if r.wrong]
     page.table(f"Wrong verdicts ({len(wrong)})", ["path", "expected", "got", "reason"],
-               [[r.path, r.expected, r.verdict, reason(r)] for r in wrong], bad=set(range(len(wrong))))
+               [[r.path, r.expected, r.verdict, reason(r)] for r in wrong], bad=set(range(len(wrong))), wide=True)
     page.table("Verdicts per category", ["category", "n", "caught", "expected", "wrong"],
                [[c, v["n"], v["caught"], v["expected"], v["wrong"]] for c, v in cats.items()],
                bad={i for i, v in enumerate(cats.values()) if v["wrong"]})
