@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen import report
+from bouncegen import batv, report
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
 from bouncegen.lab.site import EXAMPLE, MX1, example_site
@@ -25,7 +25,7 @@ from support import need, need_lab, run
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
-BOB, ALICE = "bob@example.org", "alice@example.org"
+BOB, ALICE, BOB_NET = "bob@example.org", "alice@example.org", "bob@example.net"
 # (kind, builder, client address, client name, sender, expected stage, expected family)
 BACKSCATTER = [
     ("rfc3464", samples.forged_dsn, "198.51.100.110", "bouncer1.test", "", "header_checks", "dsn"),
@@ -70,7 +70,11 @@ def lab_logs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report-lab")
     os.chmod(tmp, 0o755)
     inv_path = tmp / "inv.toml"
-    inv_path.write_text(example_site(relay=EXAMPLE["relay"][:2], mx=MX1, policy={"dsn": "reject"}))
+    # BATV for example.net only: example.org's backscatter reaches the maps and spamd.
+    key_file = tmp / "batv.keys"
+    keys = batv.create_key_file(key_file)
+    inv_path.write_text(example_site(relay=EXAMPLE["relay"][:2], mx=MX1, policy={"dsn": "reject"},
+                                     batv={"domains": ["example.net"], "key_file": str(key_file)}))
     with PostfixLab(inventory.load(inv_path), syslog=True) as lab:
         codes = [send(lab, build(i), addr, name, sender) for i, (_, build, addr, name, sender, _, _) in enumerate(BACKSCATTER)]
         assert all(c == 550 for c in codes), codes
@@ -87,6 +91,15 @@ def lab_logs(tmp_path_factory):
             s = session(lab, f"203.0.113.{90 + i}", f"sav{i}.test")
             assert s.mail("")[0] == 250 and s.rcpt(ALICE)[0] == 250
             s.quit()
+        # BATV: a bounce to an unsigned address (refused at DATA), a bad tag (refused at RCPT; the
+        # session then looks like a refused callout), a valid tag (rescued, delivered).
+        assert send(lab, samples.plain_bounce(7), "203.0.113.60", "bb1.test", "", rcpts=(BOB_NET,)) == 550
+        s = session(lab, "203.0.113.61", "bb2.test")
+        s.mail("")
+        assert s.rcpt("prvs=0123456789=bob@example.net")[0] == 550
+        s.quit()
+        tagged = batv.sign(BOB_NET, keys)
+        assert send(lab, samples.plain_bounce(8), "203.0.113.62", "bb3.test", "", rcpts=(tagged,)) == 250
         # spamd gone: the milter tempfails (its reason says why), nothing is accepted unchecked.
         lab.stop_spamd()
         assert send(lab, samples.ordinary(9), "192.0.2.202", "mx.friend3.test", "grace@foreign.test",
@@ -110,24 +123,28 @@ def test_counts_match_what_the_lab_sent(lab_logs):
         families[fam] = families.get(fam, 0) + 1
     stages["null_sender"] = 1
     families["multi-recipient-bounce"] = 1
+    stages["milter DATA (BATV)"] = stages["milter RCPT (BATV)"] = 1
+    families["batv"] = 2
     assert d["refused"]["by_stage"] == dict(sorted(stages.items(), key=lambda kv: (-kv[1], kv[0])))
     assert d["refused"]["by_family"] == dict(sorted(families.items(), key=lambda kv: (-kv[1], kv[0])))
-    assert d["refused"]["total"] == len(BACKSCATTER) + 1
+    assert d["refused"]["total"] == len(BACKSCATTER) + 3
+    assert d["rescued"] == {"total": 1, "by_evidence": {"batv": 1}}
     milter_refused = stages["milter (SpamAssassin)"]
     # Judged: what reached end of DATA past the maps, spamd up (refused + legit) and the tempfail
     # (it has no points: spamd never answered, so it is a tempfail, not a judgement).
     assert d["messages_judged"] == milter_refused + len(LEGIT)
     assert d["accepted"] == len(LEGIT)
     assert d["tempfailed"] == {"total": 1, "by_reason": {"spamd unreachable": 1}}
-    assert d["postfix_milter_rejects"]["bouncegen"] == milter_refused  # Postfix agrees with the milter
-    assert d["delivered"] == len(LEGIT) + 1
+    # Postfix agrees with the milter (its milter-reject lines, BATV's two included)
+    assert d["postfix_milter_rejects"]["bouncegen"] == milter_refused + 2
+    assert d["delivered"] == len(LEGIT) + 2  # and the one from our relay, and the BATV rescue
     assert d["not_judged"] == {"total": 1, "by_reason": {"exempt": 1}}
-    assert d["sav_callouts"] == {"answered": SAV, "refused": 0}
+    assert d["sav_callouts"] == {"answered": SAV, "refused": 1}  # the bad tag's session
     assert d["latency_ms"]["n"] == milter_refused + len(LEGIT)
     assert 0 < d["latency_ms"]["p50"] <= d["latency_ms"]["p95"] <= d["latency_ms"]["p99"] <= d["latency_ms"]["max"]
     nets = {n["network"]: (n["messages"], n["refused"]) for n in d["top_networks"]}
     assert nets["198.51.100.0/24"] == (4, 4)  # three bounces and the multi-recipient bounce (not the relay)
-    assert nets["203.0.113.0/24"] == (3, 3)
+    assert nets["203.0.113.0/24"] == (5, 5)  # auto-replies, the virus notice, BATV's two refusals
     assert nets["192.0.2.0/24"] == (2, 0)
     hosts = {h["host"]: h["refused"] for h in d["top_hosts"]}
     assert hosts["ooo.test"] == 1 and hosts["bouncer1.test"] == 1
