@@ -115,15 +115,15 @@ def test_inventory_batv_table(write_inventory):
 def test_inventory_batv_errors_one_line_each_naming_the_key(write_inventory, capsys, tmp_path):
     path = write_inventory(example_site(batv={
         "domains": ["example.org", "other.test"], "key_file": "keys", "days": 0,
-        "exempt_senders": ["*.example.org"], "exempt_recipients": ["bad@@x"], "color": "red"}))
+        "exempt_senders": ["*.example.org"], "exempt_recipients": ["bad@@x"], "color": "red", "enforce": "yes"}))
     out_dir = tmp_path / "out"
     status, _, err = run(capsys, "render", str(path), "-o", str(out_dir), "--no-lint")
     assert status == 2 and not out_dir.exists() and "Traceback" not in err
     lines = err.strip().splitlines()
     for key in ("batv.color", "batv.domains[1]", "batv.key_file", "batv.days", "batv.exempt_senders[0]",
-                "batv.exempt_recipients[0]"):
+                "batv.exempt_recipients[0]", "batv.enforce"):
         assert sum(f": {key}: " in line for line in lines) == 1, (key, err)
-    assert len(lines) == 6
+    assert len(lines) == 7
 
 
 def test_cli_init_and_rotate(write_inventory, capsys, tmp_path):
@@ -160,6 +160,9 @@ def test_gate_rcpt_and_data_decisions(keys):
     assert not gate.refuse_at_data("<>", unsigned + [gate.rcpt("<bob@example.net>")])  # another domain too
     assert not gate.refuse_at_data("<>", [gate.rcpt(good)]) and rescued([gate.rcpt(good)])
     assert not gate.refuse_at_data("<>", [])
+    rollout = Gate.from_table({"domains": ["example.org"], "key_file": str(keys), "days": 7, "enforce": False})
+    assert not rollout.refuse_at_data("<>", [rollout.rcpt("<bob@example.org>")])
+    assert rollout.rcpt("<" + good[:9] + "000000" + good[15:] + ">").kind is Kind.INVALID  # tags still checked
 
 
 def test_gate_unreadable_keys_raise_never_decide(keys):
@@ -183,6 +186,9 @@ def test_relay_signer(keys):
     assert s.signed("<>") is None and s.signed("") is None
     assert s.signed("<lists@example.org>") is None    # exempt
     assert s.signed("<grace@foreign.test>") is None   # not ours
+    dnt = s.signed_header('"Alice" <alice@example.org>, grace@foreign.test')
+    assert dnt.startswith('"Alice" <prvs=') and dnt.endswith("=alice@example.org>, grace@foreign.test")
+    assert s.signed_header("grace@foreign.test") is None and s.signed_header("lists@example.org") is None
     keys.write_text("junk\n")
     with pytest.raises(BatvError):
         s.signed("<alice@example.org>")
@@ -202,6 +208,7 @@ def test_rendered_files(write_inventory):
     assert not any("batv" in name for name in plain) and "relay/main.cf" not in plain
 
 
+@pytest.mark.postfix
 def test_postfix_map_rewrites_only_our_tags(write_inventory, tmp_path):
     need("postmap")
     from bouncegen import engines
@@ -219,6 +226,7 @@ def test_postfix_map_rewrites_only_our_tags(write_inventory, tmp_path):
     assert q("alice@example.org") == ""
 
 
+@pytest.mark.spamassassin
 def test_perl_plugin_agrees_with_python(keys):
     need("perl", "spamassassin")
     ks = batv.load_keys(keys)

@@ -1,5 +1,6 @@
-"""`python -m bouncegen.storm` end to end, tiny: both profiles side by side for one policy, a ham
-run each, and the --json FILE record shape of DESIGN.md (exactly these keys). Real Postfix,
+"""`python -m bouncegen.storm` end to end, tiny: both profiles side by side for one policy, the
+BATV run beside them, a ham run each, and the --json FILE record shape of docs/measurements.md (exactly
+these keys). Real Postfix,
 spamd and milter; the figures themselves are the benchmark's business, not this test's."""
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ def test_storm_side_by_side_json(tmp_path):
     out = tmp_path / "storm.json"
     page = tmp_path / "storm.html"
     status = storm.main(["--count", "40", "--ham", "20", "--sessions", "4", "--policy", "spamassassin",
-                         "--json", str(out), "--html", str(page)])
+                         "--policy", "batv", "--json", str(out), "--html", str(page)])
     data = json.loads(out.read_text())
     assert set(data) == {"ceiling_per_s", "runs"} and data["ceiling_per_s"] > 0
     assert [(r["kind"], r["policy"], r["profile"]) for r in data["runs"]] == [
         ("storm", "spamassassin", "lean"), ("ham", "spamassassin", "lean"),
-        ("storm", "spamassassin", "full"), ("ham", "spamassassin", "full")]
+        ("storm", "spamassassin", "full"), ("ham", "spamassassin", "full"),
+        ("storm", "batv", "lean"), ("ham", "batv", "lean")]  # BATV on: refused at DATA, lean only
     for r in data["runs"]:
         assert set(r) == KEYS, r
         assert r["backscatter_accepted"] == 0 and r["sav_refused"] == 0
@@ -45,7 +47,7 @@ def test_storm_side_by_side_json(tmp_path):
             assert r["sent"] == r["legit_sent"] == 20 and r["refused"] == 0
     assert status == 0
     # The page (report/page.py's builder): four charts per lab, the runs' table; the refusals it
-    # read from the lab's log are the storm's own count.
+    # read from each lab's log are the storm's own count.
     html = page.read_text()
-    assert html.count("<svg") == 8 and "Refusals per second by family" in html and "SAV callout latency" in html
-    assert html.count("40 of 40 refused") == 2
+    assert html.count("<svg") == 4 * 3 and "Refusals per second by family" in html and "SAV callout latency" in html
+    assert html.count("40 of 40 refused") == 3

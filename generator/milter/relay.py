@@ -1,5 +1,5 @@
 """bouncegen's milter in the relay role: records the Message-ID of each message leaving our relays
-in the sent-mail ledger (DESIGN.md, "Proof of origin"; rspamd's ``replies`` module is the model).
+in the sent-mail ledger (docs/design.md, "Proof of origin"; rspamd's ``replies`` module is the model).
 
 Selected by the settings file (``role = "relay"`` in ``[milter]``, rendered as
 relay/bouncegen-relay.conf when the inventory has a ``[ledger]``); wired into the relay's
@@ -12,19 +12,16 @@ message's bounce falls back to the ruleset's other evidence.
 
 With ``[batv]`` it also signs (docs/batv.md): the envelope sender of mail from a BATV domain is
 rewritten to its ``prvs=`` form with smfi_chgfrom (once: a tagged sender is never signed again;
-exempt senders and the null sender never), the ``From:`` header untouched. Signing is not best
+exempt senders and the null sender never), the ``From:`` header untouched; the addresses of
+ours in ``Disposition-Notification-To:`` likewise (read receipts come back with the null sender
+to that address). Signing is not best
 effort: a message that cannot be signed (key file unreadable) is tempfailed, because the MX
 would refuse its bounces; relay/main.cf then lists the milter with default_action=tempfail.
 
-Which Message-ID: the one recipients see, i.e. the header as the message leaves cleanup. Measured
-with the lab's real Postfix 3.7.11 (tests/test_ledger_smtp.py, docs/ledger.md): cleanup adds a
-missing Message-ID (``<YYYYMMDDhhmmss.QUEUEID@myhostname>``) before it replays the headers to the
-milters, for smtpd_milters (SMTP, also from a foreign client outside
-``local_header_rewrite_clients``, with ``always_add_missing_headers = no``) and non_smtpd_milters
-(sendmail/pickup) alike: both are run by cleanup at end of message, and the header callback sees
-the added ID. So there is no macro to ask for (Postfix has no ``{msg_id}``) and no header to add
-ourselves. Should a message still reach end of message without one, there is nothing to record,
-and no bounce can quote an ID it never had: that is logged (at most once a minute).
+Which Message-ID: the one recipients see, the header as cleanup replays it to the milters, an ID
+cleanup added included (measured with Postfix 3.7: docs/ledger.md). A message without one has
+nothing to record, and no bounce can quote an ID it never had: that is logged (at most once a
+minute).
 """
 
 from __future__ import annotations
@@ -32,12 +29,16 @@ from __future__ import annotations
 import threading
 import tomllib
 from dataclasses import dataclass
+from email.utils import getaddresses
 from pathlib import Path
 
 from .. import batv
 from ..errors import BatvError, BouncegenError, UsageError
+from ..ledger import keys, open_store
+from ..ledger.store import mask_url
 from .log import logger
 from .ratelog import RateLog
+from .service import pymilter_socket
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,17 @@ class Signer:
                 or batv.matches(sender, self.exempt)):
             return None
         return batv.sign(sender, self.keys.get(), self.days, now)
+
+    def signed_header(self, value: str, now: float | None = None) -> str | None:
+        """A Disposition-Notification-To value with each address of ours in its prvs form, or
+        None when nothing changes. A read receipt (RFC 8098) comes back with the null sender to
+        this address, not to the envelope sender: unsigned, the MX would refuse it at DATA."""
+        new = value
+        for _name, addr in getaddresses([value]):
+            tagged = self.signed(addr, now) if addr else None
+            if tagged is not None:
+                new = new.replace(addr, tagged)
+        return None if new == value else new
 
 
 @dataclass(frozen=True)
@@ -106,8 +118,8 @@ class Recorder:
     def _store(self):
         store = getattr(self.local, "store", None)
         if store is None:
-            from ..ledger import keys, open_store
-
+            # only called when the settings record (settings.records: a [ledger] with both)
+            assert self.settings.key_file is not None and self.settings.store is not None
             key = keys.load_key(self.settings.key_file)
             store = open_store(self.settings.store, key, self.settings.days, timeout=self.settings.timeout)
             self.local.store = store
@@ -137,9 +149,7 @@ class Recorder:
 
 def run(settings: RelaySettings) -> int:
     """Serve the relay's milter connections until SIGTERM/SIGINT."""
-    import Milter  # pymilter
-
-    from ..ledger import keys
+    import Milter  # pymilter: the optional [milter] extra
 
     recorder = Recorder(settings)
     no_id = RateLog()
@@ -149,13 +159,20 @@ def run(settings: RelaySettings) -> int:
         def __init__(self):
             self.message_id: str | None = None
             self.sender = ""
+            self.dnt: list[str] = []
 
         def envfrom(self, mailfrom, *params):
             self.message_id = None
+            self.dnt = []  # Disposition-Notification-To values, in order (BATV)
             self.sender = mailfrom if isinstance(mailfrom, str) else bytes(mailfrom).decode("utf-8", "surrogateescape")
             return Milter.CONTINUE
 
         def header(self, name, value):
+            try:
+                if settings.signer is not None and str(name).lower() == "disposition-notification-to":
+                    self.dnt.append(value if isinstance(value, str) else bytes(value).decode("utf-8", "surrogateescape"))
+            except Exception:  # noqa: BLE001
+                pass
             try:
                 if self.message_id is None and str(name).lower() == "message-id":
                     self.message_id = value if isinstance(value, str) else bytes(value).decode("utf-8", "surrogateescape")
@@ -167,6 +184,7 @@ def run(settings: RelaySettings) -> int:
             """BATV: the envelope sender in its prvs form (smfi_chgfrom); the From: header is
             untouched. Keys unreadable: 4xx, so that no mail leaves unsigned whose bounces the
             MX would then refuse."""
+            assert settings.signer is not None  # eom signs only with a signer
             try:
                 new = settings.signer.signed(self.sender)
             except BatvError as exc:
@@ -176,6 +194,14 @@ def run(settings: RelaySettings) -> int:
             if new is not None:
                 self.chgfrom(f"<{new}>")
                 logger.info(f"{qid}: batv: signed from=<{self.sender.strip('<>')}> as <{new}>")
+            for i, value in enumerate(getattr(self, "dnt", []), 1):
+                try:
+                    tagged = settings.signer.signed_header(value)
+                except BatvError:
+                    tagged = None  # the keys answered a moment ago; the receipt goes unsigned
+                if tagged is not None:
+                    self.chgheader("Disposition-Notification-To", i, tagged)
+                    logger.info(f"{qid}: batv: signed Disposition-Notification-To")
             return None
 
         def eom(self):
@@ -192,7 +218,7 @@ def run(settings: RelaySettings) -> int:
                 return Milter.ACCEPT
             try:
                 qid = self.getsymval("i") or "unknown"
-                if keys.normalise(self.message_id) is None:
+                if self.message_id is None or keys.normalise(self.message_id) is None:
                     no_id(f"ledger: {qid}: no Message-ID at end of message: nothing to record")
                 elif recorder.record(self.message_id, qid):
                     logger.info(f"{qid}: ledger: recorded message-id={self.message_id.strip()}")
@@ -207,11 +233,9 @@ def run(settings: RelaySettings) -> int:
             return Milter.CONTINUE
 
     Milter.factory = RelayMilter
-    # Changes nothing in the message, except the envelope sender with BATV (CHGFROM).
-    Milter.set_flags(Milter.CHGFROM if settings.signer is not None else 0)
-    from ..ledger.store import mask_url
-    from .service import pymilter_socket
-
+    # Changes nothing in the message, except the envelope sender with BATV (CHGFROM)
+    # and the Disposition-Notification-To header (CHGHDRS).
+    Milter.set_flags(Milter.CHGFROM | Milter.CHGHDRS if settings.signer is not None else 0)
     sock = pymilter_socket(settings.socket)
     what = [f"ledger {mask_url(settings.store)}"] if settings.store else []
     what += [f"batv signing {' '.join(sorted(settings.signer.domains))}"] if settings.signer else []

@@ -21,19 +21,17 @@ from typing import Any
 import email_validator
 import idna
 
+from .. import batv as batv_scheme, defaults
+from ..defaults import LEDGER_DAYS as LEDGER_DEFAULT_DAYS, LEDGER_MAX_DAYS
 from ..errors import InventoryError, LedgerError
-from ..ledger.store import DEFAULT_DAYS as LEDGER_DEFAULT_DAYS, MAX_DAYS as LEDGER_MAX_DAYS, parse_store_url
-from .. import batv as batv_scheme
+from ..ledger.store import parse_store_url
+from . import dkim as dkim_keys
 
 DSN_POLICIES = ("reject", "spamassassin")
 MAP_TYPES = ("pcre", "regexp")
 SCORE_POLICIES = ("block", "tag")
 
-POLICY_DEFAULTS: dict[str, Any] = {
-    "dsn": "reject",
-    "map_type": "pcre",
-    "scores": "block",
-}
+POLICY_DEFAULTS = defaults.POLICY
 
 # Ranges wider than these are configuration mistakes, not relays: they would rescue bounces from
 # a large part of the Internet.
@@ -66,36 +64,7 @@ class Policy:
 
 
 # [milter] (optional): the SMTP-time SpamAssassin verdict of policy.dsn = "spamassassin".
-MILTER_DEFAULTS: dict[str, Any] = {
-    # Where bouncegen's milter listens (Postfix's milter address form). 8897: no well-known milter
-    # uses it (8891 opendkim, 8892 a second opendkim in many guides, 8893 opendmarc, 8894 openarc,
-    # 11332 rspamd, 7357 clamav-milter examples; spamass-milter and amavisd-milter use sockets).
-    "socket": "inet:127.0.0.1:8897",
-    # The dedicated lean spamd (spamd/, systemd/bouncegen-spamd.service), not the host's spamd on
-    # 783 that amavis or spamc at delivery use: 10783 (783 + 10000) is in no /etc/services entry
-    # and clear of the ports mail hosts use beside Postfix (amavis 10024-10026, opendkim 8891,
-    # rspamd 11332-11334).
-    "spamd": "127.0.0.1:10783",       # spamd's address, host:port
-    "timeout": 120,                   # seconds for spamd to answer before the milter tempfails
-    # One child per core: a lean scan is pure CPU (a few ms, no network test, no Bayes I/O), so
-    # more children than cores only contend (make storm, 2 cores, 3 paired runs: 2 children
-    # refused 115-122/s, 4 children 90-92/s, with 30 % more spamd CPU a message). 2 = the cores
-    # of a 2-core MX. Rendered output must not depend on the machine that renders it, so this is
-    # a fixed default, not os.cpu_count(): set it to the MX's cores.
-    "spamd_children": 2,
-    # Scans the milter has in flight at once; 0 = as many as spamd has children (more would only
-    # wait in spamd's listen queue, with the clock running).
-    "concurrency": 0,
-    # KB of a message spamd judges: headers and the body's first part up to this size. The
-    # evidence of backscatter (the report, the quoted headers) comes first; a 30 MB attachment
-    # would only hold a milter thread and a spamd child. A longer message is judged on this
-    # prefix, and the milter's log says so.
-    "scan_limit_kb": 512,
-    "exempt_networks": [],            # clients never checked besides our relays (e.g. mynetworks)
-    # The bouncegen executable the systemd unit runs (ExecStart=): a fact of the site, rendered,
-    # so that the unit is the same file on every host and reviewable before install.
-    "bouncegen": "/usr/local/bin/bouncegen",
-}
+MILTER_DEFAULTS = defaults.MILTER
 _MILTER_SOCKET = re.compile(r"^(?:inet:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}|unix:/[!-~]+)$")
 _EXECUTABLE = re.compile(r"^/[A-Za-z0-9._+/-]+$")  # absolute, nothing systemd would expand or split
 _HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$")
@@ -147,7 +116,7 @@ class LedgerSettings:
 
 
 # [batv] (optional): Bounce Address Tag Validation (docs/batv.md); see bouncegen.batv.
-BATV_KEYS = {"domains", "key_file", "days", "exempt_senders", "exempt_recipients"}
+BATV_KEYS = {"domains", "key_file", "days", "exempt_senders", "exempt_recipients", "enforce"}
 
 
 @dataclass(frozen=True)
@@ -157,6 +126,9 @@ class BatvSettings:
     days: int = batv_scheme.DEFAULT_DAYS  # how long a tag is valid
     exempt_senders: tuple[str, ...] = ()     # addresses or domains never signed
     exempt_recipients: tuple[str, ...] = ()  # addresses or domains never required to be signed
+    # Refuse null-sender mail to unsigned addresses at DATA; false during a roll-out (the relays
+    # sign, the MX accepts tags, and bounces of mail sent before that still arrive unsigned).
+    enforce: bool = True
 
     @property
     def unsigned_recipients(self) -> tuple[str, ...]:
@@ -176,6 +148,7 @@ class Inventory:
     milter: MilterSettings = field(default_factory=MilterSettings)
     ledger: LedgerSettings | None = None  # None: no [ledger] table, no ledger
     batv: BatvSettings | None = None      # None: no [batv] table, no BATV
+    dkim: dkim_keys.DkimSettings | None = None  # None: no [dkim] table, no DKIM evidence
 
     @property
     def relay_hosts(self) -> tuple[str, ...]:
@@ -312,7 +285,7 @@ def _address(value: str, key: str, problems: _Problems):
             f"{_show(value)} is too broad: IPv{net.version} ranges must be /{MIN_PREFIX[net.version]} or narrower",
         )
         return None
-    documentation = any(net.subnet_of(d) for d in _DOC_NETS if d.version == net.version)
+    documentation = any(net.subnet_of(d) for d in _DOC_NETS if d.version == net.version)  # type: ignore[arg-type]
     if not net.is_global and not documentation:
         # Private, loopback, link-local...: every site's internal hops use these, so a quoted
         # Received: line with one proves nothing about our relays.
@@ -345,7 +318,7 @@ def load(path: str | Path) -> Inventory:
     data, raw = _load_toml(path, label)
     p = _Problems(label)
 
-    _table(data, "", {"site", "relay", "mx", "policy", "milter", "ledger", "batv"}, p)
+    _table(data, "", {"site", "relay", "mx", "policy", "milter", "ledger", "batv", "dkim"}, p)
     if p.lines:  # unknown top-level keys print as ".name": say it plainly
         p.lines = [line.replace(f"{label}: .", f"{label}: ", 1) for line in p.lines]
 
@@ -418,6 +391,7 @@ def load(path: str | Path) -> Inventory:
     milter = _milter(data.get("milter"), p)
     ledger = _ledger(data.get("ledger"), p)
     batv = _batv(data.get("batv"), set(domains), p)
+    dkim = _dkim(data.get("dkim"), p, domains, path.parent)
 
     if p.lines:
         raise InventoryError(p.lines)
@@ -439,6 +413,7 @@ def load(path: str | Path) -> Inventory:
         milter=milter,
         ledger=ledger,
         batv=batv,
+        dkim=dkim,
     )
 
 
@@ -496,7 +471,7 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
     return MilterSettings(**out)
 
 
-def _key_path(value: Any, key: str, p: _Problems, what: str) -> str | None:
+def _key_path(value: Any, key: str, p: _Problems) -> str | None:
     """An absolute file path that may be written into a SpamAssassin setting and a TOML file."""
     s = _string(value, key, p)
     if s is not None and (not s.startswith("/") or s.endswith("/") or ".." in s.split("/")):
@@ -531,7 +506,7 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
     if "key_file" not in t:
         p.add("batv.key_file", "missing: the absolute path of the BATV key file (bouncegen batv init creates it)")
     else:
-        key_file = _key_path(t["key_file"], "batv.key_file", p, "BATV key file")
+        key_file = _key_path(t["key_file"], "batv.key_file", p)
     days = batv_scheme.DEFAULT_DAYS
     if "days" in t:
         d = t["days"]
@@ -539,6 +514,12 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
             p.add("batv.days", f"expected a whole number of days from 1 to {batv_scheme.MAX_DAYS}, got {_show(d)}")
         else:
             days = d
+    enforce = True
+    if "enforce" in t:
+        if not isinstance(t["enforce"], bool):
+            p.add("batv.enforce", f"expected true or false, got {_show(t['enforce'])}")
+        else:
+            enforce = t["enforce"]
     exempt: dict[str, list[str]] = {}
     for name in ("exempt_senders", "exempt_recipients"):
         out = exempt.setdefault(name, [])
@@ -560,7 +541,7 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
         return None
     return BatvSettings(domains=tuple(sorted(set(domains))), key_file=key_file, days=days,
                         exempt_senders=tuple(sorted(set(exempt["exempt_senders"]))),
-                        exempt_recipients=tuple(sorted(set(exempt["exempt_recipients"]))))
+                        exempt_recipients=tuple(sorted(set(exempt["exempt_recipients"]))), enforce=enforce)
 
 
 def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
@@ -601,3 +582,74 @@ def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
     if len(p.lines) > before or store is None or key_file is None:
         return None
     return LedgerSettings(store=store, key_file=key_file, days=days)
+
+
+# -- [dkim] (optional): our own DKIM signature in a returned original (docs/rescue.md) ----------
+DKIM_KEYS = {"key", "max_age_days"}
+DKIM_KEY_KEYS = {"domain", "selector", "public_key_file"}
+_SELECTOR = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?)*$")
+
+
+def _dkim(value: Any, p: _Problems, domains: list[str], base: Path) -> dkim_keys.DkimSettings | None:
+    """The optional [dkim] table: one [[dkim.key]] or more (domain, selector, public_key_file,
+    read now: a relative path is relative to the inventory's directory), max_age_days."""
+    if value is None:
+        return None
+    t = _table(value, "dkim", DKIM_KEYS, p)
+    if not isinstance(t, dict):
+        return None
+    before = len(p.lines)
+    max_age = dkim_keys.DEFAULT_MAX_AGE_DAYS
+    if "max_age_days" in t:
+        d = t["max_age_days"]
+        if not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= dkim_keys.MAX_AGE_DAYS:
+            p.add("dkim.max_age_days", f"expected a whole number of days from 1 to {dkim_keys.MAX_AGE_DAYS}, got {_show(d)}")
+        else:
+            max_age = d
+    entries = t.get("key")
+    if entries is None:
+        p.add("dkim.key", "missing: declare at least one [[dkim.key]] with domain, selector and public_key_file")
+        return None
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        p.add("dkim.key", "expected an array of tables: write each key as [[dkim.key]]")
+        return None
+    keys: dict[tuple[str, str], dkim_keys.DkimKey] = {}
+    for i, e in enumerate(entries):
+        key = f"dkim.key[{i}]"
+        _table(e, key, DKIM_KEY_KEYS, p)
+        for name in sorted(DKIM_KEY_KEYS - set(e)):
+            p.add(f"{key}.{name}", "missing")
+        domain = selector = public = None
+        bits = 0
+        if "domain" in e and (s := _string(e["domain"], f"{key}.domain", p)) is not None:
+            d = _domain(s, f"{key}.domain", p)
+            if d is not None and not any(d == own or d.endswith("." + own) for own in domains):
+                p.add(f"{key}.domain", f"{_show(s)} is not one of site.domains nor a subdomain of one")
+            elif d is not None:
+                domain = d
+        if "selector" in e and (s := _string(e["selector"], f"{key}.selector", p)) is not None:
+            if not _SELECTOR.fullmatch(s.lower()):
+                p.add(f"{key}.selector", f"{_show(s)} is not a DKIM selector (DNS labels: letters, digits, - and _)")
+            else:
+                selector = s.lower()
+        if "public_key_file" in e and (s := _string(e["public_key_file"], f"{key}.public_key_file", p)) is not None:
+            file = base / s
+            try:
+                with open(file, "rb") as fh:
+                    raw = fh.read(dkim_keys.MAX_KEY_FILE + 1)
+                if len(raw) > dkim_keys.MAX_KEY_FILE:
+                    raise ValueError(f"is larger than {dkim_keys.MAX_KEY_FILE} bytes: not a public key")
+                public, bits = dkim_keys.parse_public_key(raw.decode("ascii"))
+            except OSError as exc:
+                p.add(f"{key}.public_key_file", f"{_show(s)}: cannot read: {exc.strerror or exc}")
+            except UnicodeDecodeError:
+                p.add(f"{key}.public_key_file", f"{_show(s)}: not ASCII text (PEM or a DNS TXT record expected)")
+            except ValueError as exc:
+                p.add(f"{key}.public_key_file", f"{_show(s)} {exc}")
+        if domain and selector and public:
+            if (domain, selector) in keys:
+                p.add(key, f"selector {selector!r} of {domain!r} is declared twice")
+            keys[(domain, selector)] = dkim_keys.DkimKey(domain, selector, public, bits)
+    if len(p.lines) > before:
+        return None
+    return dkim_keys.DkimSettings(keys=tuple(keys[k] for k in sorted(keys)), max_age_days=max_age)
