@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from .. import report
 from ..milter.log import decision
 
 RULES = (["BG_ANY_BOUNCE", "BG_BOUNCE"], ["BG_ANY_BOUNCE", "BG_AUTOREPLY"], ["BG_ANY_BOUNCE", "BG_VIRUS"])
@@ -107,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = write_log(path, args.size_mb, time.time() - 86400)
         print(f"wrote {path.stat().st_size / 2**20:.0f} MiB, {lines:,} lines in {time.monotonic() - t0:.0f} s",
               file=sys.stderr)
-        out = {"size_mb": round(path.stat().st_size / 2**20), "plain": measure(path)}
+        out: dict[str, Any] = {"size_mb": round(path.stat().st_size / 2**20), "plain": measure(path)}
         if args.gzip:
             gz = tmp / "mail.log.gz"
             with open(path, "rb") as src, gzip.open(gz, "wb", compresslevel=6) as dst:

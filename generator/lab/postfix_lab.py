@@ -35,6 +35,7 @@ from ..errors import EngineError
 from ..renderer import render
 from ..renderer.inventory import Inventory
 from . import daemon
+from .syslog import Rsyslog
 
 USERS = ("alice", "bob")
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
@@ -140,7 +141,7 @@ class PostfixLab:
         # The milter logs through a private rsyslogd (lab/syslog.py) into a timestamped file, as
         # on a host, instead of to stderr (milter.log keeps its stderr all the same).
         self.syslog = syslog
-        self.rsyslog = None
+        self.rsyslog: Rsyslog | None = None
         self.extra_params = dict(extra_params or {})
         self.tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bouncegen-lab-"))
         self._own_tmp = workdir is None
@@ -298,8 +299,6 @@ class PostfixLab:
         where = ["--log", "stderr"]
         if self.syslog:
             if self.rsyslog is None:
-                from .syslog import Rsyslog
-
                 self.rsyslog = Rsyslog(self.tmp).start()
             where = ["--log", "syslog", "--syslog-socket", str(self.rsyslog.socket)]
         log = open(self.tmp / "milter.log", "ab")

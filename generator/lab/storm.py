@@ -34,8 +34,7 @@ from pathlib import Path
 from .. import batv as batv_scheme, engines, report
 from ..engines.spamd import free_port
 from ..renderer import inventory
-from . import mail as samples
-from . import storm_page
+from . import mail as samples, storm_page
 from .postfix_lab import PostfixLab
 from .site import EXAMPLE, FOREIGN, MX1, OUR_RELAY, example_site
 
@@ -243,7 +242,7 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         out["ham"] = run_ham(lab, ham_count, sessions, tmp) if ham_count else None
         if html:  # the lab's own log, read as `bouncegen report` reads a host's, per second
             out["report"] = report.as_json(report.run([str(p) for p in lab.logs()], resolution=1))
-            out["sav_series"] = [(t, r[0] * 1000, r[1]) for t, r in zip(sav.started, sav.results)]
+            out["sav_series"] = [(t, r[0] * 1000, r[1]) for t, r in zip(sav.started, sav.results, strict=False)]
     return out
 
 

@@ -10,6 +10,8 @@ stopped by its PID.
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import subprocess
 import time
 from pathlib import Path
@@ -53,8 +55,6 @@ class Rsyslog:
 
     def flush(self, seconds: float = 5) -> None:
         """Wait until rsyslog has written what it was given: a marker line sent last shows up."""
-        import logging.handlers
-
         marker = f"bouncegen-lab-flush-{time.monotonic_ns()}"
         h = logging.handlers.SysLogHandler(address=str(self.socket))
         h.ident = "bouncegen-lab: "  # a syslog line like any other, of no program the report reads

@@ -11,8 +11,11 @@ the renderer's rule families (to name a rule's family) and errors.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 
+from ..renderer.rules import load_families
 from .figures import Figures, iso
 from .reader import DEFAULT_LOG, Clock, parse_time, read
 
@@ -22,8 +25,6 @@ TOP_N = 10
 
 def rule_families() -> dict[str, tuple[int, str]]:
     """Scored rule name -> (family order, family name), from rules/*.toml."""
-    from ..renderer.rules import load_families
-
     return {r.name: (f.order, f.name) for f in load_families() for r in f.rules if not r.is_sub}
 
 
@@ -40,8 +41,6 @@ class Report:
 
 def run(sources: list[str], *, since: float | None = None, until: float | None = None,
         resolution: int = 60, clock: Clock | None = None) -> Report:
-    import time
-
     t0 = time.monotonic()
     fig = Figures(rule_families(), resolution=resolution)
     notes: list[str] = []
@@ -58,6 +57,7 @@ def as_json(rep: Report) -> dict:
     f = rep.figures
     hours = sorted(f.hours)
     buckets = sorted(set(f.refused.buckets) | set(f.lat_buckets) | set(f.buckets))
+    none: Counter[str] = Counter()
     return {
         "format": FORMAT,
         "sources": rep.sources,
@@ -84,9 +84,9 @@ def as_json(rep: Report) -> dict:
                       ("judged", "accepted", "refused", "tempfailed", "rescued", "delivered", "sav")}} for h in hours],
         "resolution_s": f.resolution,
         "timeline": [{"t": iso(b), "refused": dict(sorted(f.refused.buckets.get(b, {}).items())),
-                      "tempfailed": f.buckets.get(b, {}).get("tempfailed", 0),
-                      "delivered": f.buckets.get(b, {}).get("delivered", 0),
-                      "sav": f.buckets.get(b, {}).get("sav", 0),
+                      "tempfailed": f.buckets.get(b, none)["tempfailed"],
+                      "delivered": f.buckets.get(b, none)["delivered"],
+                      "sav": f.buckets.get(b, none)["sav"],
                       "latency_ms": f.lat_buckets[b].summary() if b in f.lat_buckets else None} for b in buckets],
         "seconds": round(rep.seconds, 3),
         "lines_per_second": round(rep.lines["total"] / rep.seconds) if rep.seconds else None,

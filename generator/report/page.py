@@ -110,7 +110,7 @@ def stacked_bars(times: list[float], series: dict[str, list[float]], *, width_s:
     for i, (name, ys) in enumerate(series.items()):
         ax.bar(x, ys, width=width_s / 86400, bottom=bottom, label=name, color=color(name, i), align="edge",
                linewidth=0)
-        bottom = [b + y for b, y in zip(bottom, ys)]
+        bottom = [b + y for b, y in zip(bottom, ys, strict=False)]
     ax.set_ylabel(ylabel)
     _time_axis(ax, times, width_s)
     if series:
