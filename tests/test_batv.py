@@ -208,6 +208,7 @@ def test_rendered_files(write_inventory):
     assert not any("batv" in name for name in plain) and "relay/main.cf" not in plain
 
 
+@pytest.mark.postfix
 def test_postfix_map_rewrites_only_our_tags(write_inventory, tmp_path):
     need("postmap")
     from bouncegen import engines
@@ -225,6 +226,7 @@ def test_postfix_map_rewrites_only_our_tags(write_inventory, tmp_path):
     assert q("alice@example.org") == ""
 
 
+@pytest.mark.spamassassin
 def test_perl_plugin_agrees_with_python(keys):
     need("perl", "spamassassin")
     ks = batv.load_keys(keys)

@@ -32,6 +32,9 @@ from support import need, need_lab
 from test_service import OpenDKIM  # opendkim -f -x CONF on a loopback port, stopped by PID
 from test_smtp import deliver
 
+# Every test reads the keys OpenDKIM made (the module fixture `site`): out of make test-fast.
+pytestmark = pytest.mark.engine
+
 SELECTOR = "mail2026"
 ORIGINAL = (
     "From: Alice <alice@example.org>\r\n"
