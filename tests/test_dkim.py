@@ -239,7 +239,7 @@ def test_dkim_inventory_errors_one_line_each(site, tmp_path):
         "dkim.key[1].public_key_file: 'missing.txt': cannot read: No such file or directory",
         "dkim.key[2].public_key_file:",  # 512 bits
         "dkim.key[3].public_key_file: 'private.pem' is PEM but not a '-----BEGIN PUBLIC KEY-----' block",
-        "dkim.key[4].public_key_file: 'garbage.txt' ",
+        "dkim.key[4].public_key_file: 'garbage.txt' is not a usable RSA public key",
         "dkim.key[5].public_key_file: 'ed.txt' has k=ed25519: only RSA keys are supported",
         "dkim.key[6].public_key_file: missing",
         "dkim.key[6].selector: missing",
