@@ -7,7 +7,9 @@ messages are judged by ``bouncegen check`` (real spamd, lean and full profiles, 
 a bounce of a message our OpenDKIM signed passes, with the full original, with headers only and
 with the header quoted inline; a tampered header, a body that is not the signed one, a foreign
 domain's signature, our selector signed with a stranger's key, an expired x= and a t= older than
-max_age_days are all blocked.
+max_age_days are all blocked. On the private Postfix lab, OpenDKIM signs as a milter on the way
+out (sendmail, pickup, non_smtpd_milters) and bouncegen's milter judges the bounces of that mail
+in the SMTP session (lean spamd): 250 for the returned original and its headers, 550 tampered.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,14 @@ from bouncegen import cli, engines
 from bouncegen.errors import InventoryError
 from bouncegen.lab.site import example_site
 from bouncegen.renderer import inventory, render
-from support import need
+from bouncegen.lab.postfix_lab import PostfixLab
+from bouncegen.lab.site import MX1, ONE_RELAY
+from support import need, need_lab
+from test_service import OpenDKIM  # opendkim -f -x CONF on a loopback port, stopped by PID
+from test_smtp import deliver
+
+# Every test reads the keys OpenDKIM made (the module fixture `site`): out of make test-fast.
+pytestmark = pytest.mark.engine
 
 SELECTOR = "mail2026"
 ORIGINAL = (
@@ -229,7 +239,7 @@ def test_dkim_inventory_errors_one_line_each(site, tmp_path):
         "dkim.key[1].public_key_file: 'missing.txt': cannot read: No such file or directory",
         "dkim.key[2].public_key_file:",  # 512 bits
         "dkim.key[3].public_key_file: 'private.pem' is PEM but not a '-----BEGIN PUBLIC KEY-----' block",
-        "dkim.key[4].public_key_file: 'garbage.txt' ",
+        "dkim.key[4].public_key_file: 'garbage.txt' is not a usable RSA public key",
         "dkim.key[5].public_key_file: 'ed.txt' has k=ed25519: only RSA keys are supported",
         "dkim.key[6].public_key_file: missing",
         "dkim.key[6].selector: missing",
@@ -270,6 +280,10 @@ def corpus(site) -> Path:
         "backscatter/dsn/dkim-expired-x.eml": dsn("message/rfc822", expired),
         "backscatter/dsn/dkim-expired-x-headers.eml": dsn("text/rfc822-headers", headers(expired)),
         "backscatter/dsn/dkim-older-than-max-age.eml": dsn("text/rfc822-headers", headers(too_old)),
+        # Our valid signature among 8 copies of it: more than MAX_SIGS fields are never verified
+        # (each one would hash the body again).
+        "backscatter/dsn/dkim-too-many-signatures.eml": dsn("text/rfc822-headers",
+                                                             headers(signed).split("From:", 1)[0] * 8 + headers(signed)),
     }
     root = tmp / "corpus"
     for rel, data in samples.items():
@@ -291,6 +305,63 @@ def test_bounce_of_our_signed_mail_passes_forgeries_blocked(site, profile, capsy
     doc = json.loads(out)
     verdicts = {m["path"]: m["verdict"] for m in doc["messages"]}
     expected = {m["path"]: m["expected"] for m in doc["messages"]}
-    assert len(verdicts) == 12
+    assert len(verdicts) == 13
     assert verdicts == expected, err
     assert status == 0
+
+
+# -- in the SMTP session, signed by OpenDKIM as a milter on the private Postfix ----------------------
+
+@pytest.fixture(scope="module")
+def signing_lab(tmp_path_factory):
+    """The private Postfix: mail submitted with sendmail(1) leaves through non_smtpd_milters = a
+    real OpenDKIM signing for example.org (selector "lab", key from opendkim-genkey); bounces from
+    a foreign client go through bouncegen's milter and the lean spamd. Stopped by PID."""
+    need_lab("opendkim", "opendkim-genkey", "sendmail", what="DKIM SMTP tests")
+    tmp = tmp_path_factory.mktemp("dkim-lab")
+    signer = OpenDKIM(tmp / "opendkim").start()
+    lab = None
+    try:
+        inv = tmp / "site.toml"
+        inv.write_text(example_site(relay=ONE_RELAY, mx=MX1, policy={"dsn": "spamassassin"}, milter={"timeout": 10})
+                       + f'[[dkim.key]]\ndomain = "example.org"\nselector = "lab"\n'
+                         f'public_key_file = "{tmp}/opendkim/keys/lab.txt"\n')
+        lab = PostfixLab(inventory.load(inv), smtpd_processes=10, extra_params={
+            "milter_protocol": "6",
+            "non_smtpd_milters": f"{{ inet:127.0.0.1:{signer.port}, default_action=tempfail }}"}).start()
+        yield lab
+    finally:
+        if lab is not None:
+            lab.stop()
+        signer.stop()
+
+
+@pytest.mark.smtp
+@pytest.mark.slow
+def test_smtp_bounce_of_mail_signed_by_our_opendkim(signing_lab):
+    lab = signing_lab
+    msg = ORIGINAL.replace("\r\n", "\n").replace("bob@example.com", "bob@example.org").encode()
+    proc = lab.sendmail(msg, "alice@example.org", "bob@example.org")
+    assert proc.returncode == 0, proc.stderr
+    deadline = time.monotonic() + 30
+    while not lab.delivered("bob@example.org") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lab.delivered("bob@example.org"), lab.maillog()[-2000:]
+    copy = lab.delivered("bob@example.org")[-1].read_bytes().decode()
+    assert "DKIM-Signature:" in copy and "d=example.org" in copy and "s=lab" in copy, copy[:800]
+    # The original as a foreign MTA would return it: without our mailbox's delivery fields.
+    head, body = copy.split("\n\n", 1)
+    fields = re.split(r"\n(?![ \t])", head)
+    kept = [f for f in fields if not re.match(r"(?i)(Return-Path|Delivered-To|X-Original-To|Received):", f)]
+    signed = ("\n".join(kept) + "\n\n" + body).replace("\n", "\r\n")
+    tampered = signed.replace("Subject: Minutes of Tuesday's meeting", "Subject: Minutes of Tuesday's meetings")
+    assert tampered != signed
+    cases = {
+        "full original": (dsn("message/rfc822", signed), 250),
+        "headers only": (dsn("text/rfc822-headers", headers(signed)), 250),
+        "tampered, full": (dsn("message/rfc822", tampered), 550),
+        "tampered, headers only": (dsn("text/rfc822-headers", headers(tampered)), 550),
+        "unsigned": (dsn("text/rfc822-headers", headers(ORIGINAL)), 550),
+    }
+    got = {name: deliver(lab, message)[0] for name, (message, _) in cases.items()}
+    assert got == {name: code for name, (_, code) in cases.items()}, lab.milter_log()[-2000:]

@@ -3,7 +3,8 @@ an install gates on and a monitor can run (as ``opendkim -n`` is opendkim's).
 
 Four checks, in order, each failure one line naming what failed:
 
-1. settings: the file parses (Settings.load);
+1. settings: the file parses (Settings.load); with ``[batv]``, the key file reads (an
+   unreadable one would make every tagged recipient and every refusal at DATA a 4xx);
 2. spamd: answers PING (SPAMC/1.5, its own protocol) at the address the settings name;
 3. ledger (when the ruleset has one: BG_LEDGER_UNAVAIL is among the settings' scores): spamd
    judges a probe that refers to a Message-ID, so the plugin must look it up in the store from
@@ -26,7 +27,8 @@ from pathlib import Path
 
 from .. import engines
 from ..errors import BouncegenError
-from .settings import LEDGER_UNAVAIL, Settings
+from ..facts import LEDGER_UNAVAIL
+from .settings import Settings
 from .spamc import SpamdError, spamd_symbols
 
 SMFIC_OPTNEG = b"O"
@@ -141,6 +143,7 @@ def check(config: str | Path, *, timeout: float = 5.0) -> str:
     settings, CheckError for spamd and the milter socket)."""
     t0 = time.monotonic()
     cfg = Settings.load(config)
+    batv = f", BATV keys {len(cfg.batv.keys.get().keys)}" if cfg.batv is not None else ""  # BatvError: exit 1
     spamd_ping(cfg.spamd_host, cfg.spamd_port, timeout)
     ledger = LEDGER_UNAVAIL in cfg.scores
     if ledger:
@@ -149,7 +152,7 @@ def check(config: str | Path, *, timeout: float = 5.0) -> str:
     ms = (time.monotonic() - t0) * 1000
     return (f"OK: {config}: spamd {cfg.spamd_host}:{cfg.spamd_port} answers PING"
             + (", looks up the ledger" if ledger else "")
-            + f", milter {cfg.socket} negotiated (protocol version {version}), {ms:.0f} ms")
+            + f", milter {cfg.socket} negotiated (protocol version {version}){batv}, {ms:.0f} ms")
 
 
 def wait_ready(config: str | Path, deadline_s: float, *, alive=lambda: True) -> str:

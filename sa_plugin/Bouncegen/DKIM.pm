@@ -93,6 +93,7 @@ our $VERSION = '0.1.0';
 use constant {
   MAX_ORIGINALS => 8,              # returned originals of one message that are verified
   MAX_ORIGINAL  => 1024 * 1024,    # bytes of one returned original that are verified
+  MAX_SIGS      => 8,              # DKIM-Signature fields of one original (each one hashes the body)
   CLOCK_SKEW    => 300,            # seconds a t= may lie in the future
 };
 
@@ -161,13 +162,20 @@ sub _originals {
   my ($pms) = @_;
   my $conf = $pms->{conf};
   my %domains = map { (/\._domainkey\.(.+)\z/)[0] => 1 } keys %{$conf->{bouncegen_dkim_keys} || {}};
+  # Whether a header text holds a signature of one of our domains; an original with more than
+  # MAX_SIGS signatures is not verified at all (Mail::DKIM would hash the body once for each).
   my $ours = sub {
     my ($text) = @_;
+    my ($n, $found) = (0, 0);
     while ($text =~ /^(?:[ \t]*>)*[ \t]*DKIM-Signature[ \t]*:((?:[^\n]*\n[ \t>]*[ \t])*[^\n]*)/mgi) {
+      if (++$n > MAX_SIGS) {
+        dbg("bouncegen: dkim: more than " . MAX_SIGS . " DKIM-Signature fields in one original: not verified");
+        return 0;
+      }
       my ($d) = $1 =~ /(?:\A|;)\s*d\s*=\s*([A-Za-z0-9._-]+)/;
-      return 1 if defined $d && $domains{lc $d};
+      $found = 1 if defined $d && $domains{lc $d};
     }
-    return 0;
+    return $found;
   };
   my @found;
   my $msg = $pms->{msg};
