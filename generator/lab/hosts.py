@@ -185,7 +185,7 @@ def _in_netns(path: str, fn: Callable[[], T]) -> T:
             finally:
                 os.close(fd)
             result["value"] = fn()
-        except BaseException as exc:  # handed to the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             result["error"] = exc
 
     t = threading.Thread(target=body, name="lab-netns")
@@ -327,6 +327,8 @@ class Host:
     def _find_pid1(self) -> int | None:
         """The container's PID 1 (systemd): the process below nspawn whose PID in its own
         namespace is 1."""
+        if self.nspawn is None:
+            return None
         todo = [self.nspawn.pid]
         while todo:
             pid = todo.pop()

@@ -208,7 +208,8 @@ def check(store: str, key_file: str, *, user: str | None = None, unit: Path = SP
         except KeyError:
             raise UsageError(f"ledger check: no such user: {name}") from None
     needs = _needs(store, key_file)
-    ok, problems = [], []
+    ok: list[str] = []
+    problems: list[str] = []
     missing = [(p, what) for p, what in ((Path(key_file), "the key file"),
                                          (Path(store[len("sqlite:"):]) if store.startswith("sqlite:") else None, "the ledger database"))
                if p is not None and not p.exists()]

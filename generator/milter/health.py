@@ -76,7 +76,7 @@ def ledger_probe(host: str, port: int, timeout: float, *, unit: str = "bouncegen
         return
     cause = _journal_cause(unit)
     raise CheckError(f"ledger: spamd at {host}:{port} cannot open the sent-mail ledger ({LEDGER_UNAVAIL} on a probe): "
-                     + (cause or f"see spamd's log; bouncegen ledger check INVENTORY tests the store's rights"))
+                     + (cause or "see spamd's log; bouncegen ledger check INVENTORY tests the store's rights"))
 
 
 def _journal_cause(unit: str) -> str:
