@@ -105,6 +105,16 @@ def lab_logs(tmp_path_factory):
         lab.stop_spamd()
         assert send(lab, samples.ordinary(9), "192.0.2.202", "mx.friend3.test", "grace@foreign.test",
                     rcpts=(ALICE,)) == 451
+        # The milter gone: Postfix itself tempfails (default_action=tempfail) and says why.
+        lab.stop_milter()
+        s = session(lab, "192.0.2.203", "mx.friend4.test")
+        code = s.mail("grace@foreign.test")[0]
+        if code == 250:
+            code = s.rcpt(ALICE)[0]
+        if code == 250:
+            code = s.data(samples.ordinary(10))[0]
+        s.close()
+        assert code // 100 == 4, code
         lab.wait_queue_empty(timeout=20)
         logs = [tmp / "maillog", tmp / "milter-syslog"]
         for src, dst in zip(lab.logs(), logs, strict=True):
@@ -135,7 +145,10 @@ def test_counts_match_what_the_lab_sent(lab_logs):
     # (it has no points: spamd never answered, so it is a tempfail, not a judgement).
     assert d["messages_judged"] == milter_refused + len(LEGIT)
     assert d["accepted"] == len(LEGIT)
-    assert d["tempfailed"] == {"total": 1, "by_reason": {"spamd unreachable": 1}}
+    assert d["tempfailed"] == {"total": 2, "by_reason": {"milter unreachable or timed out (Postfix)": 1,
+                                                         "spamd unreachable": 1}}
+    assert list(d["postfix_milter_warnings"].values()) and all(
+        k.endswith("milter unreachable") for k in d["postfix_milter_warnings"])
     # Postfix agrees with the milter (its milter-reject lines, BATV's two included)
     assert d["postfix_milter_rejects"]["bouncegen"] == milter_refused + 2
     assert d["delivered"] == len(LEGIT) + 2  # and the one from our relay, and the BATV rescue
