@@ -281,6 +281,10 @@ def test_cli_json_html_and_errors(tmp_path, capsys):
     assert "<script" not in text and not re.findall(r"url\((?!#)", text) and "@import" not in text
     status, out, err = run(capsys, "report", str(tmp_path / "missing.log"))
     assert status == 2 and err.startswith("error: ") and "missing.log" in err and "Traceback" not in err
+    status, out, err = run(capsys, "report", str(p), "--html", str(tmp_path / "no" / "such" / "dir.html"))
+    assert status == 2 and "cannot write" in err and "Traceback" not in err
+    status, out, err = run(capsys, "report", str(tmp_path))  # a directory
+    assert status == 2 and "cannot read" in err
     status, out, err = run(capsys, "report", str(p), "--since", "yesterday-ish")
     assert status == 2 and "--since" not in err and "not a time" in err
 
