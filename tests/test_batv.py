@@ -245,3 +245,25 @@ def test_perl_plugin_agrees_with_python(keys):
     proc = subprocess.run(["perl", "-e", script], input="\n".join(cases) + "\n", capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert [int(x) for x in proc.stdout.split()] == list(cases.values())
+
+
+@pytest.mark.spamassassin
+@pytest.mark.slow
+def test_staged_install_with_batv(tmp_path, capsys):
+    """bouncegen install --root with [batv]: the map beside the others, recipient_canonical_maps
+    and protocol=6 in main.cf, the plugin's BATV settings 0640 (they name the key file), and
+    postfix check / spamassassin --lint pass on the staged tree (the install validates)."""
+    from test_install import root as _root_fixture  # the staged system root of test_install
+
+    root = _root_fixture.__wrapped__(tmp_path)
+    site = tmp_path / "site.toml"
+    site.write_text((REPO / "inventory.example.toml").read_text()
+                    + '[batv]\ndomains = ["example.org"]\nkey_file = "/etc/bouncegen/batv.keys"\n')
+    status, out, err = run(capsys, "install", str(site), "--root", str(root))
+    assert status == 0, err
+    assert (root / "etc/postfix/bouncegen/batv_recipients").is_file()
+    main = (root / "etc/postfix/main.cf").read_text()
+    assert "recipient_canonical_maps = pcre:$config_directory/bouncegen/batv_recipients" in main
+    assert "protocol=6 }" in main
+    for secret in ("etc/mail/spamassassin/72_bouncegen_batv.cf", "etc/bouncegen/spamd/rules/72_bouncegen_batv.cf"):
+        assert (root / secret).stat().st_mode & 0o777 == 0o640, secret

@@ -12,7 +12,7 @@ import sys
 
 from .. import __version__
 from ..errors import BouncegenError
-from . import batv, channel, check, install, ledger, milter, render
+from . import batv, channel, check, install, ledger, milter, render, report
 
 TOP_EPILOG = """\
 examples:
@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"bouncegen {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # The order of `bouncegen --help`.
-    for command in (render, install, channel, ledger, batv, check, milter):
+    for command in (render, install, channel, ledger, batv, check, report, milter):
         command.add_subcommand(sub)
     return top
 
