@@ -22,6 +22,7 @@ import email_validator
 import idna
 
 from ..errors import InventoryError, LedgerError
+from ..facts import THRESHOLD
 from ..ledger.store import DEFAULT_DAYS as LEDGER_DEFAULT_DAYS, MAX_DAYS as LEDGER_MAX_DAYS, parse_store_url
 
 DSN_POLICIES = ("reject", "spamassassin")
@@ -32,7 +33,15 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "dsn": "reject",
     "map_type": "pcre",
     "scores": "block",
+    # The points one verdict adds post-queue under scores = "block": the host's level at which
+    # it acts (SpamAssassin's required_score 5 for spamc/spamd; amavisd-new's $sa_kill_level_deflt,
+    # 6.31 as Debian 12 ships it). Never a threshold of the milter's own (it refuses on a verdict).
+    "points": THRESHOLD,
 }
+# Above 100 a verdict would drown every negative score a host gives (and no host's level is that
+# high); two decimals, as the ruleset writes its scores, so the points are never rounded below
+# the level they were set to reach.
+POINTS_RANGE = (1.0, 100.0)
 
 # Ranges wider than these are configuration mistakes, not relays: they would rescue bounces from
 # a large part of the Internet.
@@ -62,6 +71,7 @@ class Policy:
     dsn: str = POLICY_DEFAULTS["dsn"]
     map_type: str = POLICY_DEFAULTS["map_type"]
     scores: str = POLICY_DEFAULTS["scores"]
+    points: float = POLICY_DEFAULTS["points"]
 
 
 # [milter] (optional): the SMTP-time SpamAssassin verdict of policy.dsn = "spamassassin".
@@ -393,6 +403,10 @@ def load(path: str | Path) -> Inventory:
                     p.add(f"policy.{name}", f"{_show(value)} is not one of: {', '.join(map(repr, allowed))}")
                 else:
                     policy_values[name] = value
+        if isinstance(pol, dict) and "points" in pol:
+            points = _points(pol["points"], policy_values["scores"], p)
+            if points is not None:
+                policy_values["points"] = points
 
     milter = _milter(data.get("milter"), p)
     ledger = _ledger(data.get("ledger"), p)
@@ -417,6 +431,21 @@ def load(path: str | Path) -> Inventory:
         milter=milter,
         ledger=ledger,
     )
+
+
+def _points(value: Any, scores: str, p: _Problems) -> float | None:
+    lo, hi = POINTS_RANGE
+    if scores != "block":
+        p.add("policy.points", f'only with scores = "block" (scores = {scores!r} gives 0.1-point labels)')
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        p.add("policy.points", f"{_show(value)}: expected a number of points from {lo:g} to {hi:g} "
+              "(the host's spam level, e.g. 6.31 for amavisd-new as Debian ships it)")
+    elif round(float(value), 2) != float(value):
+        p.add("policy.points", f"{value!r}: at most two decimals (the ruleset writes scores as 6.31), "
+              "so that the points are never rounded below the level they must reach")
+    else:
+        return float(value)
+    return None
 
 
 def _milter(value: Any, p: _Problems) -> MilterSettings:
