@@ -1,6 +1,6 @@
 """bouncegen's ruleset post-queue under the real amavisd-new of Debian 12 (issue 22).
 
-amavisd-new, SpamAssassin and DBD::SQLite come from Debian's packages, in a debootstrap root
+amavisd-new, SpamAssassin and DBD::SQLite come from Debian's packages, in an mmdebstrap root
 cached in /var/cache/bouncegen-lab (lab/chroot.py); amavis is configured as Debian ships it plus
 exactly the blocks docs/deploying.md ("amavisd-new hosts") gives an admin, read from the docs
 here. It runs in the foreground as user amavis, in namespaces of its own (its loopback only):
@@ -43,7 +43,7 @@ PROBE_CF = "meta  BGTEST_LEDGER_HIT __BG_LEDGER_HIT\nscore BGTEST_LEDGER_HIT 0.0
 
 def need_chroot() -> None:
     need("smtp-sink", "spamassassin")
-    missing = chroot.missing() + [p for p in ("nsenter", "setpriv") if not chroot.shutil.which(p)]
+    missing = chroot.missing()
     if missing:
         msg = "amavis lab needs: " + ", ".join(missing) + " (scripts/install-engines)"
         if IN_CI:

@@ -1,6 +1,6 @@
 """The rendered spamassassin/ output under SpamAssassin 3.4 (Debian 11's package), issue 17 point 4.
 
-A debootstrap root of Debian 11 with its spamassassin and DBD::SQLite (lab/chroot.py, cached) gets
+An mmdebstrap root of Debian 11 with its spamassassin and DBD::SQLite (lab/chroot.py, cached) gets
 the rendered ruleset, .pre and plugin copied into /etc/spamassassin as README says, with an SQLite
 ledger built from the corpus's maillog fixture (as bouncegen check builds one). Then:
 - ``spamassassin --lint`` inside the root passes;

@@ -1,6 +1,6 @@
-"""Debian roots for the lab: a debootstrap of a Debian release with packages from Debian's own
-archive, built once and cached, then used through a throw-away overlay so every run starts from the
-same files.
+"""Debian roots for the lab: a Debian release with packages from Debian's own archive, made by
+mmdebstrap (a debootstrap that installs the packages in the same apt run), built once and cached,
+then used through a throw-away overlay so every run starts from the same files.
 
 Why a chroot and not a booted container: amavisd-new and SpamAssassin 3.4 are programs we run in
 the foreground, as their packages ship them; they need Debian's files (perl modules, /etc/amavis,
@@ -32,7 +32,7 @@ from ..errors import EngineError
 
 MIRROR = "http://deb.debian.org/debian"
 # Bumped when the way a root is built changes (invalidates the cache).
-RECIPE = "1"
+RECIPE = "2"
 T = TypeVar("T")
 
 
@@ -42,10 +42,10 @@ def cache_dir() -> Path:
 
 def missing() -> list[str]:
     """What building or entering a root needs and this machine lacks (empty: all there)."""
-    out = [p for p in ("debootstrap", "unshare", "chroot", "mount", "ip")
+    out = [p for p in ("mmdebstrap", "unshare", "chroot", "mount", "ip", "nsenter", "setpriv")
            if not shutil.which(p, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")]
     if os.geteuid() != 0:
-        out.append("root (debootstrap, mount and network namespaces)")
+        out.append("root (mmdebstrap, mount and network namespaces)")
     return out
 
 
@@ -76,20 +76,11 @@ ip link set lo up
 exec chroot "$root" "$@"
 """
 
-# While building: the cached root is written directly (no overlay).
-_BUILD = r"""
-set -e
-root=$1; shift
-mount -t proc proc "$root/proc"
-mount --rbind /dev "$root/dev"
-mount --make-rslave "$root/dev"
-exec chroot "$root" "$@"
-"""
-
-
 def build(suite: str, packages: tuple[str, ...], log: Callable[[str], None] = lambda s: None) -> Path:
     """The cached root of Debian ``suite`` with ``packages`` (and their dependencies, no
-    recommends) installed; built on first use. Services never start while building (policy-rc.d)."""
+    recommends) installed; built on first use with mmdebstrap (Debian's tool: one apt run that
+    downloads in parallel, several times faster than debootstrap followed by apt-get; services
+    never start while it installs)."""
     base = cache_dir()
     base.mkdir(parents=True, exist_ok=True)
     name = f"{suite}-{_key(suite, packages)}"
@@ -102,19 +93,12 @@ def build(suite: str, packages: tuple[str, ...], log: Callable[[str], None] = la
             return root
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
         try:
-            log(f"debootstrap {suite} into {tmp}")
-            _run(["debootstrap", "--variant=minbase", suite, str(tmp), MIRROR])
+            log(f"mmdebstrap {suite} with {' '.join(packages)} into {tmp}")
+            _run(["mmdebstrap", "--quiet", "--mode=root", "--variant=minbase", "--aptopt=APT::Install-Recommends \"false\"",
+                  f"--include={','.join(packages)}", suite, str(tmp), MIRROR])
             policy = tmp / "usr/sbin/policy-rc.d"
             policy.write_text("#!/bin/sh\n# bouncegen lab: no service starts in this root\nexit 101\n")
             policy.chmod(0o755)
-            env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                   "LC_ALL": "C.UTF-8"}
-            log(f"apt-get install {' '.join(packages)}")
-            for argv in (["apt-get", "update", "-q"],
-                         ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
-                         ["apt-get", "clean"]):
-                _run(["unshare", "--mount", "--propagation", "private", "sh", "-c", _BUILD, "build",
-                      str(tmp), *argv], env=env)
             (tmp / ".bouncegen-complete").write_text(" ".join(packages) + "\n")
             tmp.rename(root)
         except BaseException:
