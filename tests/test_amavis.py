@@ -18,6 +18,7 @@ Every process is stopped by its PID; the mounts live in the namespace and go wit
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from pathlib import Path
@@ -152,3 +153,24 @@ def test_ordinary_mail_passes(lab):
     msg, scan = _verdict(lab, mail.ordinary(n=4), "grace@foreign.test", "ordinary")
     assert b"X-Spam-Flag: YES" not in msg.split(b"\r\n\r\n", 1)[0], scan
     assert not re.search(r"\bBG_", scan), scan
+
+
+def test_discarded_when_the_site_chose_it(lab):
+    """The other treatment docs/deploying.md names: $final_spam_destiny = D_DISCARD in 50-user
+    (amavis restarted, as after any change of its configuration): the backscatter bounce is
+    accepted and quarantined, never passed on; an ordinary message still is."""
+    line = "$final_spam_destiny = D_DISCARD;"
+    assert f"`{line[:-1]}` (in `50-user`)" in DOCS.read_text()
+    lab.stop()
+    user = lab.conf("50-user")
+    lab.put_conf("50-user", user.replace("\n1;  # ensure a defined return", f"\n{line}\n1;  # ensure a defined return"))
+    lab.start()
+    before = len(lab.delivered())
+    reply = lab.send(mail.forged_dsn(n=5), "", "alice@example.org")
+    assert reply.startswith("250"), reply
+    assert len(lab.delivered()) == before, "discarded backscatter was passed on"
+    assert re.search(r"Blocked SPAM .*quarantine: \S+", lab.log()), lab.log_tail()
+    quarantined = [p for p in lab.session.path("/var/lib/amavis/virusmails").rglob("*") if p.is_file()]
+    assert any(b"<dsn5.20261123091405@mx.foreign.test>" in gzip.decompress(p.read_bytes()) for p in quarantined)
+    msg, scan = _verdict(lab, mail.ordinary(n=6), "grace@foreign.test", "ordinary-after")
+    assert b"X-Spam-Flag: YES" not in msg.split(b"\r\n\r\n", 1)[0], scan
