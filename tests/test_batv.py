@@ -183,6 +183,9 @@ def test_relay_signer(keys):
     assert s.signed("<>") is None and s.signed("") is None
     assert s.signed("<lists@example.org>") is None    # exempt
     assert s.signed("<grace@foreign.test>") is None   # not ours
+    dnt = s.signed_header('"Alice" <alice@example.org>, grace@foreign.test')
+    assert dnt.startswith('"Alice" <prvs=') and dnt.endswith("=alice@example.org>, grace@foreign.test")
+    assert s.signed_header("grace@foreign.test") is None and s.signed_header("lists@example.org") is None
     keys.write_text("junk\n")
     with pytest.raises(BatvError):
         s.signed("<alice@example.org>")

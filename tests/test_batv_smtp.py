@@ -70,11 +70,11 @@ class BatvLab:
             time.sleep(0.1)
         raise AssertionError(f"not delivered to {address}: {subject}\n{self.lab.maillog()[-3000:]}")
 
-    def send_out(self, sender: str, rcpt: str, subject: str) -> email.message.Message:
+    def send_out(self, sender: str, rcpt: str, subject: str, extra: str = "") -> email.message.Message:
         """Submit through the relay role (sendmail(1): pickup, cleanup, the relay milter) to one
         of the lab's mailboxes; the message as delivered."""
         before = set(self.lab.delivered(rcpt))
-        msg = f"From: Alice <{sender}>\nTo: {rcpt}\nSubject: {subject}\n\nhello\n".encode()
+        msg = f"From: Alice <{sender}>\nTo: {rcpt}\nSubject: {subject}\n{extra}\nhello\n".encode()
         proc = self.lab.sendmail(msg, sender, rcpt)
         assert proc.returncode == 0, proc.stderr
         return self.wait_for(rcpt, subject, before)
@@ -117,6 +117,25 @@ def test_relay_signs_the_envelope_sender_once_from_untouched(blab):
     assert m["Return-Path"].strip("<> ") == rp
     m = blab.send_out("lists@example.org", BOB, "batv exempt sender")
     assert m["Return-Path"].strip("<> ") == "lists@example.org"
+
+
+def test_read_receipt_address_is_signed_and_its_receipt_accepted(blab):
+    """A read receipt (RFC 8098) comes back with the null sender to Disposition-Notification-To:
+    the relay signs our address there too, so the receipt reaches alice@, not a 550 at DATA."""
+    m = blab.send_out(ALICE, BOB, "batv receipt please", extra=f"Disposition-Notification-To: Alice <{ALICE}>\n")
+    dnt = m["Disposition-Notification-To"]
+    tag = dnt[dnt.index("<") + 1:dnt.index(">")]
+    assert dnt.startswith("Alice <prvs=") and batv.check(tag, batv.load_keys(blab.key_file), 7).valid, dnt
+    before = set(blab.lab.delivered(ALICE))
+    s = session(blab)
+    try:
+        assert s.mail("")[0] == 250 and s.rcpt(tag)[0] == 250
+        code, text = s.data(samples.read_receipt(5))
+    finally:
+        s.quit()
+    assert code == 250, (code, text)
+    blab.lab.wait_queue_empty()
+    assert len(set(blab.lab.delivered(ALICE)) - before) == 1
 
 
 def test_real_bounce_of_signed_mail_is_delivered_to_the_plain_address(blab):

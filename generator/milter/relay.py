@@ -12,7 +12,9 @@ message's bounce falls back to the ruleset's other evidence.
 
 With ``[batv]`` it also signs (docs/batv.md): the envelope sender of mail from a BATV domain is
 rewritten to its ``prvs=`` form with smfi_chgfrom (once: a tagged sender is never signed again;
-exempt senders and the null sender never), the ``From:`` header untouched. Signing is not best
+exempt senders and the null sender never), the ``From:`` header untouched; the addresses of
+ours in ``Disposition-Notification-To:`` likewise (read receipts come back with the null sender
+to that address). Signing is not best
 effort: a message that cannot be signed (key file unreadable) is tempfailed, because the MX
 would refuse its bounces; relay/main.cf then lists the milter with default_action=tempfail.
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import threading
 import tomllib
 from dataclasses import dataclass
+from email.utils import getaddresses
 from pathlib import Path
 
 from .. import batv
@@ -58,6 +61,17 @@ class Signer:
                 or batv.matches(sender, self.exempt)):
             return None
         return batv.sign(sender, self.keys.get(), self.days, now)
+
+    def signed_header(self, value: str, now: float | None = None) -> str | None:
+        """A Disposition-Notification-To value with each address of ours in its prvs form, or
+        None when nothing changes. A read receipt (RFC 8098) comes back with the null sender to
+        this address, not to the envelope sender: unsigned, the MX would refuse it at DATA."""
+        new = value
+        for _name, addr in getaddresses([value]):
+            tagged = self.signed(addr, now) if addr else None
+            if tagged is not None:
+                new = new.replace(addr, tagged)
+        return None if new == value else new
 
 
 @dataclass(frozen=True)
@@ -149,13 +163,20 @@ def run(settings: RelaySettings) -> int:
         def __init__(self):
             self.message_id: str | None = None
             self.sender = ""
+            self.dnt: list[str] = []
 
         def envfrom(self, mailfrom, *params):
             self.message_id = None
+            self.dnt: list[str] = []  # Disposition-Notification-To values, in order (BATV)
             self.sender = mailfrom if isinstance(mailfrom, str) else bytes(mailfrom).decode("utf-8", "surrogateescape")
             return Milter.CONTINUE
 
         def header(self, name, value):
+            try:
+                if settings.signer is not None and str(name).lower() == "disposition-notification-to":
+                    self.dnt.append(value if isinstance(value, str) else bytes(value).decode("utf-8", "surrogateescape"))
+            except Exception:  # noqa: BLE001
+                pass
             try:
                 if self.message_id is None and str(name).lower() == "message-id":
                     self.message_id = value if isinstance(value, str) else bytes(value).decode("utf-8", "surrogateescape")
@@ -176,6 +197,14 @@ def run(settings: RelaySettings) -> int:
             if new is not None:
                 self.chgfrom(f"<{new}>")
                 logger.info(f"{qid}: batv: signed from=<{self.sender.strip('<>')}> as <{new}>")
+            for i, value in enumerate(getattr(self, "dnt", []), 1):
+                try:
+                    tagged = settings.signer.signed_header(value)
+                except BatvError:
+                    tagged = None  # the keys answered a moment ago; the receipt goes unsigned
+                if tagged is not None:
+                    self.chgheader("Disposition-Notification-To", i, tagged)
+                    logger.info(f"{qid}: batv: signed Disposition-Notification-To")
             return None
 
         def eom(self):
@@ -208,7 +237,8 @@ def run(settings: RelaySettings) -> int:
 
     Milter.factory = RelayMilter
     # Changes nothing in the message, except the envelope sender with BATV (CHGFROM).
-    Milter.set_flags(Milter.CHGFROM if settings.signer is not None else 0)
+    # and the Disposition-Notification-To header (CHGHDRS).
+    Milter.set_flags(Milter.CHGFROM | Milter.CHGHDRS if settings.signer is not None else 0)
     from ..ledger.store import mask_url
     from .service import pymilter_socket
 

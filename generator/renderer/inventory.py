@@ -25,6 +25,7 @@ from ..errors import InventoryError, LedgerError
 from ..facts import THRESHOLD
 from ..ledger.store import DEFAULT_DAYS as LEDGER_DEFAULT_DAYS, MAX_DAYS as LEDGER_MAX_DAYS, parse_store_url
 from .. import batv as batv_scheme
+from . import dkim as dkim_keys
 
 DSN_POLICIES = ("reject", "spamassassin")
 MAP_TYPES = ("pcre", "regexp")
@@ -186,6 +187,7 @@ class Inventory:
     milter: MilterSettings = field(default_factory=MilterSettings)
     ledger: LedgerSettings | None = None  # None: no [ledger] table, no ledger
     batv: BatvSettings | None = None      # None: no [batv] table, no BATV
+    dkim: dkim_keys.DkimSettings | None = None  # None: no [dkim] table, no DKIM evidence
 
     @property
     def relay_hosts(self) -> tuple[str, ...]:
@@ -355,7 +357,7 @@ def load(path: str | Path) -> Inventory:
     data, raw = _load_toml(path, label)
     p = _Problems(label)
 
-    _table(data, "", {"site", "relay", "mx", "policy", "milter", "ledger", "batv"}, p)
+    _table(data, "", {"site", "relay", "mx", "policy", "milter", "ledger", "batv", "dkim"}, p)
     if p.lines:  # unknown top-level keys print as ".name": say it plainly
         p.lines = [line.replace(f"{label}: .", f"{label}: ", 1) for line in p.lines]
 
@@ -432,6 +434,7 @@ def load(path: str | Path) -> Inventory:
     milter = _milter(data.get("milter"), p)
     ledger = _ledger(data.get("ledger"), p)
     batv = _batv(data.get("batv"), set(domains), p)
+    dkim = _dkim(data.get("dkim"), p, domains, path.parent)
 
     if p.lines:
         raise InventoryError(p.lines)
@@ -453,6 +456,7 @@ def load(path: str | Path) -> Inventory:
         milter=milter,
         ledger=ledger,
         batv=batv,
+        dkim=dkim,
     )
 
 
@@ -630,3 +634,74 @@ def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
     if len(p.lines) > before or store is None or key_file is None:
         return None
     return LedgerSettings(store=store, key_file=key_file, days=days)
+
+
+# -- [dkim] (optional): our own DKIM signature in a returned original (docs/rescue.md) ----------
+DKIM_KEYS = {"key", "max_age_days"}
+DKIM_KEY_KEYS = {"domain", "selector", "public_key_file"}
+_SELECTOR = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?)*$")
+
+
+def _dkim(value: Any, p: _Problems, domains: list[str], base: Path) -> dkim_keys.DkimSettings | None:
+    """The optional [dkim] table: one [[dkim.key]] or more (domain, selector, public_key_file,
+    read now: a relative path is relative to the inventory's directory), max_age_days."""
+    if value is None:
+        return None
+    t = _table(value, "dkim", DKIM_KEYS, p)
+    if not isinstance(t, dict):
+        return None
+    before = len(p.lines)
+    max_age = dkim_keys.DEFAULT_MAX_AGE_DAYS
+    if "max_age_days" in t:
+        d = t["max_age_days"]
+        if not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= dkim_keys.MAX_AGE_DAYS:
+            p.add("dkim.max_age_days", f"expected a whole number of days from 1 to {dkim_keys.MAX_AGE_DAYS}, got {_show(d)}")
+        else:
+            max_age = d
+    entries = t.get("key")
+    if entries is None:
+        p.add("dkim.key", "missing: declare at least one [[dkim.key]] with domain, selector and public_key_file")
+        return None
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        p.add("dkim.key", "expected an array of tables: write each key as [[dkim.key]]")
+        return None
+    keys: dict[tuple[str, str], dkim_keys.DkimKey] = {}
+    for i, e in enumerate(entries):
+        key = f"dkim.key[{i}]"
+        _table(e, key, DKIM_KEY_KEYS, p)
+        for name in sorted(DKIM_KEY_KEYS - set(e)):
+            p.add(f"{key}.{name}", "missing")
+        domain = selector = public = None
+        bits = 0
+        if "domain" in e and (s := _string(e["domain"], f"{key}.domain", p)) is not None:
+            d = _domain(s, f"{key}.domain", p)
+            if d is not None and not any(d == own or d.endswith("." + own) for own in domains):
+                p.add(f"{key}.domain", f"{_show(s)} is not one of site.domains nor a subdomain of one")
+            elif d is not None:
+                domain = d
+        if "selector" in e and (s := _string(e["selector"], f"{key}.selector", p)) is not None:
+            if not _SELECTOR.fullmatch(s.lower()):
+                p.add(f"{key}.selector", f"{_show(s)} is not a DKIM selector (DNS labels: letters, digits, - and _)")
+            else:
+                selector = s.lower()
+        if "public_key_file" in e and (s := _string(e["public_key_file"], f"{key}.public_key_file", p)) is not None:
+            file = base / s
+            try:
+                with open(file, "rb") as fh:
+                    raw = fh.read(dkim_keys.MAX_KEY_FILE + 1)
+                if len(raw) > dkim_keys.MAX_KEY_FILE:
+                    raise ValueError(f"is larger than {dkim_keys.MAX_KEY_FILE} bytes: not a public key")
+                public, bits = dkim_keys.parse_public_key(raw.decode("ascii"))
+            except OSError as exc:
+                p.add(f"{key}.public_key_file", f"{_show(s)}: cannot read: {exc.strerror or exc}")
+            except UnicodeDecodeError:
+                p.add(f"{key}.public_key_file", f"{_show(s)}: not ASCII text (PEM or a DNS TXT record expected)")
+            except ValueError as exc:
+                p.add(f"{key}.public_key_file", f"{_show(s)} {exc}")
+        if domain and selector and public:
+            if (domain, selector) in keys:
+                p.add(key, f"selector {selector!r} of {domain!r} is declared twice")
+            keys[(domain, selector)] = dkim_keys.DkimKey(domain, selector, public, bits)
+    if len(p.lines) > before:
+        return None
+    return dkim_keys.DkimSettings(keys=tuple(keys[k] for k in sorted(keys)), max_age_days=max_age)

@@ -56,6 +56,8 @@ OUTPUTS = (
     # The relay-rescue plugin and the .pre that loads it (by a path relative to the .pre).
     Output("spamassassin/72_bouncegen.pre", "spamassassin/72_bouncegen.pre.j2"),
     Output("spamassassin/BouncegenRescue.pm", "spamassassin/BouncegenRescue.pm.j2"),
+    # Our own DKIM signature as evidence ([dkim]): its plugin, loaded by the same .pre.
+    Output("spamassassin/BouncegenDKIM.pm", "spamassassin/BouncegenDKIM.pm.j2", when=lambda inv: inv.dkim is not None),
     # The ledger's address and key file: site secrets, never in a channel (SITE_SECRETS).
     Output(f"spamassassin/{LEDGER_CF}", f"spamassassin/{LEDGER_CF}.j2", when=lambda inv: inv.ledger is not None),
     # The BATV domains and key file for the plugin (post-queue rescue by a valid tag).
@@ -85,6 +87,7 @@ OUTPUTS = (
     Output("spamd/site/00_bouncegen_lean.pre", "spamd/00_bouncegen_lean.pre.j2"),
     Output("spamd/site/72_bouncegen.pre", "spamassassin/72_bouncegen.pre.j2"),
     Output("spamd/site/BouncegenRescue.pm", "spamassassin/BouncegenRescue.pm.j2"),
+    Output("spamd/site/BouncegenDKIM.pm", "spamassassin/BouncegenDKIM.pm.j2", when=lambda inv: inv.dkim is not None),
     Output("systemd/bouncegen-spamd.service", "systemd/bouncegen-spamd.service.j2"),
 )
 
