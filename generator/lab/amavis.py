@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import smtplib
+import socket
 import subprocess
 import tempfile
 import time
@@ -184,7 +185,6 @@ class AmavisLab:
 
 
 def _probe(port: int) -> None:
-    import socket
     socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 

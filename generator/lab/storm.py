@@ -12,7 +12,7 @@ ceiling. Counts come from Postfix's own log (maillog_file) and the Maildirs.
 
 Exit status 1 if any backscatter was accepted, any legitimate mail lost, or any SAV callout
 refused; 0 otherwise. Figures are printed as a table; --json FILE writes one record per run
-(DESIGN.md: {"ceiling_per_s", "runs": [{"kind", "policy", "profile", "sent", ...}]}).
+(docs/measurements.md: {"ceiling_per_s", "runs": [{"kind", "policy", "profile", "sent", ...}]}).
 """
 
 from __future__ import annotations
@@ -31,14 +31,12 @@ import threading
 import time
 from pathlib import Path
 
-from .. import batv as batv_scheme
-from .. import engines
+from .. import batv as batv_scheme, engines, report
+from ..engines.spamd import free_port
 from ..renderer import inventory
-from . import mail as samples
+from . import mail as samples, storm_page
 from .postfix_lab import PostfixLab
 from .site import EXAMPLE, FOREIGN, MX1, OUR_RELAY, example_site
-from ..engines.spamd import free_port
-
 
 BACKSCATTER_RCPT = "bob@example.org"
 LEGIT_RCPT = "alice@example.org"
@@ -97,10 +95,12 @@ class Timer(threading.Thread):
         super().__init__(daemon=True)
         self.fn, self.every = fn, every
         self.results: list[tuple[float, bool, str]] = []
+        self.started: list[float] = []  # wall-clock time of each call (the page's time axis)
         self.halt = threading.Event()
 
     def run(self):
         while not self.halt.is_set():
+            self.started.append(time.time())
             t0 = time.monotonic()
             try:
                 ok, note = self.fn()
@@ -121,7 +121,7 @@ def sav_callout(lab) -> tuple[bool, str]:
 
 def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_delay: str | None,
                spamd_children: int, kinds: tuple = samples.BACKSCATTER, profile: str = "lean",
-               ham_count: int = 0, concurrency: int = 0) -> dict:
+               ham_count: int = 0, concurrency: int = 0, html: bool = False) -> dict:
     inv_path = tmp / f"storm-{policy}.toml"
     key_file = tmp / "batv.keys"
     tables: dict = {}
@@ -145,10 +145,13 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
     out: dict = {"policy": policy, "profile": profile, "kinds": [k for k, _ in kinds],
                  "backscatter_sent": per_kind * len(kinds),
                  "sessions": per_kind_sessions * len(kinds), "in_flow_delay": in_flow_delay or "(rendered)"}
+    # syslog: the milter's lines reach a timestamped file (lab/syslog.py), so that the storm's
+    # page shows the milter's latency over time from the same log lines `bouncegen report` reads.
     with PostfixLab(inv, spamd_children=spamd_children, extra_params=extra, profile=profile,
-                    concurrency=concurrency) as lab:
+                    concurrency=concurrency, syslog=html) as lab:
         out["in_flow_delay_effective"] = engines.run(
             [lab.postconf, "-c", str(lab.conf), "-h", "in_flow_delay"]).stdout.strip()
+        assert lab.spamd is not None and lab.spamd.proc is not None and lab.milter_proc is not None
         parts = {"postfix": _sid(lab.master_pid), "spamd": _sid(lab.spamd.proc.pid), "milter": _sid(lab.milter_proc.pid)}
         sids = {s for s in parts.values() if s}
         part_cpu0 = {k: _cpu_seconds({v}) for k, v in parts.items() if v}
@@ -176,7 +179,8 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         sav = Timer(lambda: sav_callout(lab), 0.2)
         trickle = Timer(one_legit, 0.5)
         cpu0, t0 = _cpu_seconds(sids), time.monotonic()
-        sav.start(), trickle.start()
+        sav.start()
+        trickle.start()
         procs = [_smtp_source(["-A", "-s", str(per_kind_sessions), "-m", str(per_kind), "-f", "", "-M",
                                f"{name}.bouncer.test", "-t", BACKSCATTER_RCPT, "-F", str(files[name])], lab.port)
                  for name, _ in kinds]
@@ -186,10 +190,12 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
             if p.returncode not in (0,):
                 errors.append(err.decode(errors="replace")[-300:])
         storm_s = time.monotonic() - t0
-        sav.halt.set(), trickle.halt.set()
-        sav.join(), trickle.join()
+        sav.halt.set()
+        trickle.halt.set()
+        sav.join()
+        trickle.join()
         cpu = _cpu_seconds(sids) - cpu0
-        out["cpu_by_part"] = {k: round(_cpu_seconds({parts[k]}) - c, 1) for k, c in part_cpu0.items()}
+        out["cpu_by_part"] = {k: round(_cpu_seconds({v}) - c, 1) for k, c in part_cpu0.items() if (v := parts[k])}
         # After the storm: SAV callouts on a quiet server.
         after = []
         for _ in range(20):
@@ -234,6 +240,9 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         out["share_batv"] = round(out["rejected_by_batv"] / refused, 3) if refused else 0
         out["legit_lost"] = out["legit_sent"] - out["legit_delivered"]
         out["ham"] = run_ham(lab, ham_count, sessions, tmp) if ham_count else None
+        if html:  # the lab's own log, read as `bouncegen report` reads a host's, per second
+            out["report"] = report.as_json(report.run([str(p) for p in lab.logs()], resolution=1))
+            out["sav_series"] = [(t, r[0] * 1000, r[1]) for t, r in zip(sav.started, sav.results, strict=False)]
     return out
 
 
@@ -270,7 +279,7 @@ def run_ham(lab, count: int, sessions: int, tmp: Path) -> dict:
 
 
 def runs_of(r: dict) -> list[dict]:
-    """The JSON records (DESIGN.md: exactly these keys) of one policy x profile lab."""
+    """The JSON records (docs/measurements.md: exactly these keys) of one policy x profile lab."""
     sd = r["sav_during"]
     storm = {"kind": "storm", "policy": r["policy"], "profile": r["profile"], "sent": r["backscatter_sent"],
              "refused": r["backscatter_refused"], "refused_per_s": r["rejects_per_second"],
@@ -331,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default=",".join(names),
                     help=f"comma-separated backscatter kinds of the mix (default: all of {','.join(names)})")
     ap.add_argument("--json", metavar="FILE", help='write {"ceiling_per_s", "runs": [...]} to FILE')
+    ap.add_argument("--html", metavar="FILE", help="write a page with charts per run (refusals/s by family, SAV and "
+                    "milter latency, deliveries over time) to FILE")
     args = ap.parse_args(argv)
     wanted = args.kinds.split(",")
     if not wanted or set(wanted) - set(names):
@@ -349,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                 labs.append(run_policy(policy, count=args.count, sessions=args.sessions, tmp=tmp,
                                        in_flow_delay=args.in_flow_delay, spamd_children=args.spamd_children,
                                        kinds=kinds, profile=profile, ham_count=args.ham,
-                                       concurrency=args.concurrency))
+                                       concurrency=args.concurrency, html=bool(args.html)))
         ceiling = sink_ceiling(args.count, args.sessions, tmp)
     runs = [run for r in labs for run in runs_of(r)]
     failed = []
@@ -369,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"SAV refused {h['sav_refused'][:3]}")
     if args.json:
         Path(args.json).write_text(json.dumps({"ceiling_per_s": ceiling["per_second"], "runs": runs}, indent=2) + "\n")
+    if args.html:
+        storm_page.build(labs, runs, ceiling).write(args.html)
     print(f"smtp-source -> smtp-sink ceiling: {ceiling['per_second']} msg/s ({ceiling['messages']} in "
           f"{ceiling['seconds']} s, {ceiling['sessions']} sessions)")
     for r in labs:
