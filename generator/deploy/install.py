@@ -34,8 +34,8 @@ from typing import Callable
 
 from ..errors import BouncegenError, EngineError, LintError, UsageError
 from ..milter.health import CheckError
-from ..renderer.rules import load_families, rule_names
 from ..milter.settings import Settings
+from ..renderer.rules import load_families, rule_names
 from . import amavis, files, maincf, services as svc
 from .files import Backup, live_diff, read_or_none
 from .layout import HOST_STATE, MILTER_CONF, STATE_FILE, Target

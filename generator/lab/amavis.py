@@ -115,18 +115,19 @@ class AmavisLab:
                   "exec setpriv --reuid=amavis --regid=amavis --init-groups /usr/sbin/amavisd foreground")
         self.proc = self.session.start(["sh", "-c", script], stdout=subprocess.DEVNULL,
                                        stderr=open(self.scratch / "amavisd.stderr", "wb"))
-        self._wait(lambda: chroot.in_netns(self.proc.pid, lambda: _probe(PORT)), "amavisd", seconds)
+        self._wait(lambda: chroot.in_netns(self.pid, lambda: _probe(PORT)), "amavisd", seconds)
         # smtp-sink drops to nobody: its directory below /tmp, where nobody reaches it.
         self.spool = Path(tempfile.mkdtemp(prefix="bouncegen-amavis-sink-", dir="/tmp"))
         os.chmod(self.spool, 0o777)
         self.sink = subprocess.Popen(
-            ["nsenter", f"--net=/proc/{self.proc.pid}/ns/net", engines.require("smtp-sink"), "-u", "nobody",
+            ["nsenter", f"--net=/proc/{self.pid}/ns/net", engines.require("smtp-sink"), "-u", "nobody",
              "-d", f"{self.spool}/%H%M%S.", f"127.0.0.1:{FORWARD}", "16"],
             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self._wait(lambda: chroot.in_netns(self.proc.pid, lambda: _probe(FORWARD)), "smtp-sink", 20, self.sink)
+        self._wait(lambda: chroot.in_netns(self.pid, lambda: _probe(FORWARD)), "smtp-sink", 20, self.sink)
 
     def _wait(self, probe, what: str, seconds: float, proc: subprocess.Popen | None = None) -> None:
         proc = proc or self.proc
+        assert proc is not None
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -149,11 +150,20 @@ class AmavisLab:
                     return f"{code} {text.decode(errors='replace')}"
                 code, text = smtp.data(message)
                 return f"{code} {text.decode(errors='replace')}"
-        return chroot.in_netns(self.proc.pid, talk)
+        return chroot.in_netns(self.pid, talk)
 
     def delivered(self) -> list[bytes]:
         """What amavis passed on, as smtp-sink stored it (one file per transaction)."""
+        if self.spool is None:
+            return []
         return [p.read_bytes() for p in sorted(self.spool.iterdir()) if p.is_file()]
+
+    @property
+    def pid(self) -> int:
+        """amavisd's PID: its network namespace is the one the lab talks in."""
+        if self.proc is None:
+            raise EngineError("amavisd is not running")
+        return self.proc.pid
 
     def log(self) -> str:
         p = self.session.path(LOG)
@@ -165,8 +175,8 @@ class AmavisLab:
 
     def amavis_uids(self) -> set[int]:
         """Real and effective uids of amavis' processes (the parent and its children)."""
-        uids = set()
-        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+        uids: set[int] = set()
+        for pid in [self.pid, *_children(self.pid)]:
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("Uid:"):
@@ -200,6 +210,3 @@ def _children(pid: int) -> list[int]:
         todo += [int(k) for k in kids]
     return out
 
-
-def cleanup(scratch: Path) -> None:
-    shutil.rmtree(scratch, ignore_errors=True)

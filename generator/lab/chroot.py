@@ -193,7 +193,7 @@ def in_netns(pid: int, fn: Callable[[], T]) -> T:
             finally:
                 os.close(fd)
             result["value"] = fn()
-        except BaseException as exc:  # handed to the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             result["error"] = exc
 
     t = threading.Thread(target=body, name="netns")
