@@ -36,7 +36,7 @@ from ..milter.health import CheckError
 from ..milter.settings import Settings
 from ..renderer.rules import load_families, rule_names
 from . import amavis, files, maincf, services as svc
-from .files import Backup, live_diff, read_or_none
+from .files import live_diff, read_or_none
 from .layout import HOST_STATE, MILTER_CONF, STATE_FILE, Target
 from .services import do_reload, reload_commands
 from .source import parse_main_cf, source_dir
