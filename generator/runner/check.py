@@ -151,7 +151,8 @@ def ledger_cause(log_text: str) -> tuple[str, str, str]:
     for line in reversed(log_text.splitlines()):
         m = _UNAVAIL_LINE.search(line)
         if m:
-            store, err = m.group(1), m.group(2).strip()
+            store = m.group(1)
+            err = re.sub(r"\s+at \S+ line \d+\.?", "", m.group(2)).strip()  # Perl's "at FILE line N."
             for cause, rx, _ in _CAUSES:
                 if rx.search(err):
                     return cause, store, err
