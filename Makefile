@@ -6,6 +6,7 @@
 #   make channel [CHANNEL_DIR=channel]   render, then an sa-update channel archive of the SA files
 #   make corpus  bouncegen check on corpus/ with the real spamd and postmap (exit 1 on any wrong verdict)
 #   make bench   runner vs raw spamc, naive spamassassin -t and postmap alone (BENCH_CORPUS, BENCH_MANIFEST)
+#   make deb     bouncegen_<version>_all.deb with dpkg-buildpackage (debhelper, dh-python), lintian-checked
 #   make bench-ledger  1,000,000 recorded Message-IDs in SQLite and Redis: size, records/s, lookup p50/p99
 PYTHON    ?= python3
 VENV      := .venv
@@ -22,7 +23,7 @@ BENCH_INVENTORY ?= $(BENCH_CORPUS)/inventory.toml
 BENCH_MANIFEST ?=
 BENCH_ARGS     ?=
 
-.PHONY: rules test engines clean install channel corpus bench bench-ledger storm
+.PHONY: rules test engines clean install channel corpus bench bench-ledger storm deb
 
 rules: $(BIN)/bouncegen
 	$(BIN)/bouncegen render $(INVENTORY) -o $(BUILD)
@@ -74,6 +75,12 @@ channel: rules
 # legitimate mail or refused SAV callout. STORM_ARGS="--count 500 --json storm.json" etc.
 storm: engines $(BIN)/bouncegen $(VENV)/.test-deps
 	$(BIN)/python -m bouncegen.storm $(STORM_ARGS)
+
+# The Debian package (docs/deploying.md): built from a copy of the tree with Debian's own tools
+# against Debian 12's python3 packages, then lintian (errors fail). DEB_DIR: where it goes.
+DEB_DIR ?= .
+deb: engines
+	scripts/build-deb $(DEB_DIR)
 
 clean:
 	rm -rf $(BUILD) $(VENV) *.egg-info

@@ -173,10 +173,12 @@ def parser() -> argparse.ArgumentParser:
     from .deploy import install  # their own subcommands: options, help and examples
 
     from .ledger import commands as ledger_commands
+    from .batv import commands as batv_commands
 
     install.add_subcommand(sub)
     channel.add_subcommand(sub)
     ledger_commands.add_subcommand(sub)
+    batv_commands.add_subcommand(sub)
     c = add_command(sub, "check",
         help="run a labelled corpus through the rendered rules on the real spamd and postmap",
         description="Render INVENTORY into a temporary directory, start one private spamd, feed every message "

@@ -48,6 +48,11 @@ class LedgerError(BouncegenError):
     refusing (exit 1). Messages never contain a store's password."""
 
 
+class BatvError(BouncegenError):
+    """BATV keys unreadable or malformed (exit 1). In the SMTP session this is a 4xx, never a
+    5xx and never an unchecked accept."""
+
+
 class EngineError(BouncegenError):
     """A required engine (spamd, spamc, postmap, postfix) is missing or failed (exit 3)."""
 

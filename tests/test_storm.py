@@ -1,5 +1,6 @@
-"""`python -m bouncegen.storm` end to end, tiny: both profiles side by side for one policy, a ham
-run each, and the --json FILE record shape of DESIGN.md (exactly these keys). Real Postfix,
+"""`python -m bouncegen.storm` end to end, tiny: both profiles side by side for one policy, the
+BATV run beside them, a ham run each, and the --json FILE record shape of DESIGN.md (exactly
+these keys). Real Postfix,
 spamd and milter; the figures themselves are the benchmark's business, not this test's."""
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ def test_storm_side_by_side_json(tmp_path):
         pytest.skip("a Postfix master runs as root")
     out = tmp_path / "storm.json"
     status = storm.main(["--count", "40", "--ham", "20", "--sessions", "4", "--policy", "spamassassin",
-                         "--json", str(out)])
+                         "--policy", "batv", "--json", str(out)])
     data = json.loads(out.read_text())
     assert set(data) == {"ceiling_per_s", "runs"} and data["ceiling_per_s"] > 0
     assert [(r["kind"], r["policy"], r["profile"]) for r in data["runs"]] == [
         ("storm", "spamassassin", "lean"), ("ham", "spamassassin", "lean"),
-        ("storm", "spamassassin", "full"), ("ham", "spamassassin", "full")]
+        ("storm", "spamassassin", "full"), ("ham", "spamassassin", "full"),
+        ("storm", "batv", "lean"), ("ham", "batv", "lean")]  # BATV on: refused at DATA, lean only
     for r in data["runs"]:
         assert set(r) == KEYS, r
         assert r["backscatter_accepted"] == 0 and r["sav_refused"] == 0

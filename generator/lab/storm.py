@@ -31,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+from .. import batv as batv_scheme
 from .. import engines
 from ..renderer import inventory
 from . import mail as samples
@@ -43,6 +44,10 @@ BACKSCATTER_RCPT = "bob@example.org"
 LEGIT_RCPT = "alice@example.org"
 
 
+# The BATV run (policy "batv"): dsn = "spamassassin" with [batv] on example.org, lean spamd.
+BATV_POLICY = "batv"
+
+
 def legit_mix(policy: str) -> list[tuple[str, bytes, str, tuple[str, str]]]:
     """(kind, message, envelope sender, client) of the legitimate trickle under a policy."""
     mix = [
@@ -50,7 +55,7 @@ def legit_mix(policy: str) -> list[tuple[str, bytes, str, tuple[str, str]]]:
         ("read-receipt", samples.read_receipt(1), "", FOREIGN),
         ("forwarded-dsn", samples.forwarded_dsn(1), "frank@foreign.test", FOREIGN),
     ]
-    if policy == "spamassassin":  # policy "reject" refuses these by design
+    if policy in ("spamassassin", BATV_POLICY):  # policy "reject" refuses these by design
         mix += [("bounce-of-our-mail", samples.dsn([samples.hop_submission()], n=1), "", FOREIGN),
                 ("bounce-from-our-relay", samples.relay_bounce(1), "", OUR_RELAY)]
     return mix
@@ -118,7 +123,16 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
                spamd_children: int, kinds: tuple = samples.BACKSCATTER, profile: str = "lean",
                ham_count: int = 0, concurrency: int = 0) -> dict:
     inv_path = tmp / f"storm-{policy}.toml"
-    inv_path.write_text(example_site(relay=EXAMPLE["relay"][:2], mx=MX1, policy={"dsn": policy}))
+    key_file = tmp / "batv.keys"
+    tables: dict = {}
+    if policy == BATV_POLICY:
+        # BATV on: null-sender mail to an unsigned address of example.org is refused at the DATA
+        # command, before the body and without spamd; everything else as dsn = "spamassassin".
+        if not key_file.exists():
+            batv_scheme.create_key_file(key_file)
+        tables["batv"] = {"domains": ["example.org"], "key_file": str(key_file)}
+    inv_path.write_text(example_site(relay=EXAMPLE["relay"][:2], mx=MX1,
+                                     policy={"dsn": "spamassassin" if policy == BATV_POLICY else policy}, **tables))
     inv = inventory.load(inv_path)
     extra = {"in_flow_delay": in_flow_delay} if in_flow_delay is not None else {}
     per_kind = -(-count // len(kinds))
@@ -143,12 +157,18 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
 
         def one_legit():
             kind, msg, sender, (addr, name) = legit[len(legit_sent) % len(legit)]
+            rcpt = LEGIT_RCPT
+            if inv.batv is not None and not sender:
+                # With BATV our relays sign the envelope sender (and a bounce or auto-reply goes
+                # back to it) and Disposition-Notification-To (where a read receipt goes): the
+                # null-sender answers to our mail arrive at a tagged address.
+                rcpt = batv_scheme.sign(LEGIT_RCPT, batv_scheme.load_keys(inv.batv.key_file), inv.batv.days)
             with smtplib.SMTP("127.0.0.1", lab.port, local_hostname=name, timeout=120) as s:
                 s.ehlo()
                 s.docmd("XCLIENT", f"ADDR={addr} NAME={name} HELO={name}")
                 s.ehlo(name)
                 s.mail(sender)
-                s.rcpt(LEGIT_RCPT)
+                s.rcpt(rcpt)
                 code, text = s.data(msg)
             legit_sent.append(kind)
             return code == 250, f"{kind}: {code} {text[:60]!r}"
@@ -185,6 +205,8 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
             "rejected_by_tables": len(re.findall(r"\breject: (?:header|body) ", log)),
             "rejected_at_data": len(re.findall(r"NOQUEUE: reject: DATA ", log)),
             "rejected_by_spamassassin": len(re.findall(r"milter-reject: END-OF-MESSAGE .*: 5\.7\.1 Refused as backscatter", log)),
+            # BATV: the milter's 550 to the DATA command (null sender, unsigned recipients).
+            "rejected_by_batv": len(re.findall(r"milter-reject: DATA from .*?: 550 5\.7\.1 ", log)),
             "tempfailed": len(re.findall(r"milter-reject: END-OF-MESSAGE .*: 4\.7\.1 ", log)),
             "backscatter_accepted": len(lab.delivered(BACKSCATTER_RCPT)),
             "legit_sent": len(trickle.results),
@@ -202,12 +224,14 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         out["sav_after"] = {"n": len(lat_after), "refused": [r[2] for r in after if not r[1]],
                             "median_ms": round(statistics.median(lat_after), 1),
                             "max_ms": round(max(lat_after), 1)}
-        refused = out["rejected_by_tables"] + out["rejected_at_data"] + out["rejected_by_spamassassin"]
+        refused = (out["rejected_by_tables"] + out["rejected_at_data"] + out["rejected_by_spamassassin"]
+                   + out["rejected_by_batv"])
         out["backscatter_refused"] = refused
         out["rejects_per_second"] = round(refused / storm_s, 1)
         out["handled_per_second"] = round(out["backscatter_sent"] / storm_s, 1)
         out["share_tables"] = round((out["rejected_by_tables"] + out["rejected_at_data"]) / refused, 3) if refused else 0
         out["share_spamassassin"] = round(out["rejected_by_spamassassin"] / refused, 3) if refused else 0
+        out["share_batv"] = round(out["rejected_by_batv"] / refused, 3) if refused else 0
         out["legit_lost"] = out["legit_sent"] - out["legit_delivered"]
         out["ham"] = run_ham(lab, ham_count, sessions, tmp) if ham_count else None
     return out
@@ -219,7 +243,7 @@ def run_ham(lab, count: int, sessions: int, tmp: Path) -> dict:
     the first message sent to the last one delivered."""
     msg = tmp / "ham.eml"
     msg.write_bytes(samples.ordinary(0).replace(b"\r\n", b"\n"))
-    rejects = r"milter-reject: END-OF-MESSAGE |NOQUEUE: reject: |\breject: (?:header|body) "
+    rejects = r"milter-reject: (?:END-OF-MESSAGE|DATA) |NOQUEUE: reject: |\breject: (?:header|body) "
     log0 = len(re.findall(rejects, lab.maillog()))
     before = len(lab.delivered(LEGIT_RCPT))
     sav = Timer(lambda: sav_callout(lab), 0.2)
@@ -291,8 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ham", type=int, default=1000, metavar="N",
                     help="ordinary messages of the ham run after each storm (default 1000; 0: none)")
     ap.add_argument("--sessions", type=int, default=20, help="parallel smtp-source sessions (default 20)")
-    ap.add_argument("--policy", choices=["reject", "spamassassin"], action="append",
-                    help="run only this policy (repeatable; default both)")
+    ap.add_argument("--policy", choices=["reject", "spamassassin", BATV_POLICY], action="append",
+                    help="run only this policy (repeatable; default all three; batv = dsn 'spamassassin' "
+                    "with BATV on, lean profile only)")
     ap.add_argument("--profile", choices=["lean", "full"], action="append",
                     help="run only this spamd profile (repeatable; default both, side by side)")
     ap.add_argument("--in-flow-delay", help="override the rendered in_flow_delay (e.g. 1s) to measure it")
@@ -315,8 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bouncegen-storm-") as t:
         tmp = Path(t)
         os.chmod(tmp, 0o755)
-        for policy in args.policy or ["reject", "spamassassin"]:
-            for profile in args.profile or ["lean", "full"]:
+        for policy in args.policy or ["reject", "spamassassin", BATV_POLICY]:
+            # BATV refuses before any scan: one profile (the lean one the milter asks) is enough.
+            for profile in (["lean"] if policy == BATV_POLICY else args.profile or ["lean", "full"]):
                 print(f"storm: policy {policy}, profile {profile}: {args.count} backscatter mails, then {args.ham} "
                       f"ordinary ones, {args.sessions} sessions, {args.spamd_children} spamd children ...",
                       file=sys.stderr, flush=True)
@@ -355,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    by Postfix tables       {r['rejected_by_tables']} + {r['rejected_at_data']} at DATA "
               f"({r['share_tables']:.1%})")
         print(f"    by SpamAssassin (milter) {r['rejected_by_spamassassin']} ({r['share_spamassassin']:.1%})")
+        if r["rejected_by_batv"]:
+            print(f"    by BATV at DATA (milter) {r['rejected_by_batv']} ({r['share_batv']:.1%})")
         print(f"  backscatter accepted      {r['backscatter_accepted']}   tempfailed {r['tempfailed']}")
         print(f"  legitimate sent/delivered {r['legit_sent']}/{r['legit_delivered']}  ({', '.join(r['legit_kinds'])})")
         sd, sa = r["sav_during"], r["sav_after"]
@@ -379,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"; ham delivered {hl['delivered_per_s']}/s vs {hf['delivered_per_s']}/s = " \
                         f"{hl['delivered_per_s'] / hf['delivered_per_s']:.2f}x"
             print(line)
+    b, lean = by.get(("storm", BATV_POLICY, "lean")), by.get(("storm", "spamassassin", "lean"))
+    if b and lean and lean["refused_per_s"]:
+        print(f"\nBATV / lean spamd, dsn = 'spamassassin': storm refused {b['refused_per_s']}/s vs "
+              f"{lean['refused_per_s']}/s = {b['refused_per_s'] / lean['refused_per_s']:.2f}x")
     for f in failed:
         print(f"FAILED: {f}")
     return 1 if failed else 0

@@ -5,10 +5,18 @@ Selected by the settings file (``role = "relay"`` in ``[milter]``, rendered as
 relay/bouncegen-relay.conf when the inventory has a ``[ledger]``); wired into the relay's
 ``smtpd_milters`` and ``non_smtpd_milters`` with ``default_action=accept``.
 
-It never refuses, delays or changes a message: every callback answers CONTINUE/ACCEPT, and any
-store failure (Redis down, SQLite locked, key unreadable) is logged at most once a minute, with
-the count of messages left unrecorded, while mail keeps flowing. Recording is best effort by
-design; an unrecorded message's bounce falls back to the ruleset's other evidence.
+Recording never refuses, delays or changes a message: any store failure (Redis down, SQLite
+locked, key unreadable) is logged at most once a minute, with the count of messages left
+unrecorded, while mail keeps flowing. Recording is best effort by design; an unrecorded
+message's bounce falls back to the ruleset's other evidence.
+
+With ``[batv]`` it also signs (docs/batv.md): the envelope sender of mail from a BATV domain is
+rewritten to its ``prvs=`` form with smfi_chgfrom (once: a tagged sender is never signed again;
+exempt senders and the null sender never), the ``From:`` header untouched; the addresses of
+ours in ``Disposition-Notification-To:`` likewise (read receipts come back with the null sender
+to that address). Signing is not best
+effort: a message that cannot be signed (key file unreadable) is tempfailed, because the MX
+would refuse its bounces; relay/main.cf then lists the milter with default_action=tempfail.
 
 Which Message-ID: the one recipients see, i.e. the header as the message leaves cleanup. Measured
 with the lab's real Postfix 3.7.11 (tests/test_ledger_smtp.py, docs/ledger.md): cleanup adds a
@@ -26,30 +34,75 @@ from __future__ import annotations
 import threading
 import tomllib
 from dataclasses import dataclass
+from email.utils import getaddresses
 from pathlib import Path
 
-from ..errors import BouncegenError, UsageError
+from .. import batv
+from ..errors import BatvError, BouncegenError, UsageError
 from .log import logger
 from .ratelog import RateLog
 
 
 @dataclass(frozen=True)
+class Signer:
+    """BATV signing on the relay ([batv] of the relay settings): which envelope senders get a tag."""
+
+    domains: frozenset[str]
+    exempt: frozenset[str]  # exempt senders: addresses or domains, never signed
+    days: int
+    keys: batv.KeyCache
+
+    def signed(self, sender: str, now: float | None = None) -> str | None:
+        """The prvs form of an envelope sender, or None when it is not signed: the null sender,
+        another domain, an exempt sender, or an address already tagged (never signed twice).
+        BatvError when the keys are unreadable."""
+        sender = sender.strip().strip("<>")
+        if (not sender or batv.is_tagged(sender) or batv.domain_of(sender) not in self.domains
+                or batv.matches(sender, self.exempt)):
+            return None
+        return batv.sign(sender, self.keys.get(), self.days, now)
+
+    def signed_header(self, value: str, now: float | None = None) -> str | None:
+        """A Disposition-Notification-To value with each address of ours in its prvs form, or
+        None when nothing changes. A read receipt (RFC 8098) comes back with the null sender to
+        this address, not to the envelope sender: unsigned, the MX would refuse it at DATA."""
+        new = value
+        for _name, addr in getaddresses([value]):
+            tagged = self.signed(addr, now) if addr else None
+            if tagged is not None:
+                new = new.replace(addr, tagged)
+        return None if new == value else new
+
+
+@dataclass(frozen=True)
 class RelaySettings:
     socket: str
-    store: str      # store URL (may carry a Redis password: the file is mode 0640, root:bouncegen)
-    key_file: str
+    store: str | None     # store URL (may carry a Redis password: the file is mode 0640, root:bouncegen)
+    key_file: str | None
     days: int
     timeout: float  # seconds for a store operation
+    signer: Signer | None = None  # BATV: sign the envelope senders of our domains
+
+    @property
+    def records(self) -> bool:
+        return self.store is not None
 
     @classmethod
     def load(cls, path: str | Path) -> "RelaySettings":
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-            m, led = data["milter"], data["ledger"]
+            m, led, b = data["milter"], data.get("ledger"), data.get("batv")
             if m.get("role") != "relay":
                 raise ValueError("[milter] role must be \"relay\"")
-            return cls(socket=m["socket"], store=led["store"], key_file=led["key_file"],
-                       days=int(led["days"]), timeout=float(m.get("timeout", 2)))
+            if led is None and b is None:
+                raise ValueError("neither [ledger] nor [batv]")
+            signer = None if b is None else Signer(
+                domains=frozenset(d.lower() for d in b["domains"]),
+                exempt=frozenset(a.lower() for a in b.get("exempt_senders", [])),
+                days=int(b["days"]), keys=batv.KeyCache(b["key_file"]))
+            return cls(socket=m["socket"], store=led["store"] if led else None,
+                       key_file=led["key_file"] if led else None, days=int(led["days"]) if led else 0,
+                       timeout=float(m.get("timeout", 2)), signer=signer)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"{path}: not a bouncegen relay milter settings file: {exc}") from None
 
@@ -104,16 +157,26 @@ def run(settings: RelaySettings) -> int:
 
     recorder = Recorder(settings)
     no_id = RateLog()
+    batv_down = RateLog(log=logger.warning)
 
     class RelayMilter(Milter.Base):
         def __init__(self):
             self.message_id: str | None = None
+            self.sender = ""
+            self.dnt: list[str] = []
 
         def envfrom(self, mailfrom, *params):
             self.message_id = None
+            self.dnt: list[str] = []  # Disposition-Notification-To values, in order (BATV)
+            self.sender = mailfrom if isinstance(mailfrom, str) else bytes(mailfrom).decode("utf-8", "surrogateescape")
             return Milter.CONTINUE
 
         def header(self, name, value):
+            try:
+                if settings.signer is not None and str(name).lower() == "disposition-notification-to":
+                    self.dnt.append(value if isinstance(value, str) else bytes(value).decode("utf-8", "surrogateescape"))
+            except Exception:  # noqa: BLE001
+                pass
             try:
                 if self.message_id is None and str(name).lower() == "message-id":
                     self.message_id = value if isinstance(value, str) else bytes(value).decode("utf-8", "surrogateescape")
@@ -121,7 +184,41 @@ def run(settings: RelaySettings) -> int:
                 pass
             return Milter.CONTINUE
 
+        def _sign(self, qid: str):
+            """BATV: the envelope sender in its prvs form (smfi_chgfrom); the From: header is
+            untouched. Keys unreadable: 4xx, so that no mail leaves unsigned whose bounces the
+            MX would then refuse."""
+            try:
+                new = settings.signer.signed(self.sender)
+            except BatvError as exc:
+                batv_down(f"batv: {qid}: not signed, tempfail: {exc.problems[0]}")
+                self.setreply("451", "4.7.1", "Sender signing (BATV) temporarily unavailable; please try again later")
+                return Milter.TEMPFAIL
+            if new is not None:
+                self.chgfrom(f"<{new}>")
+                logger.info(f"{qid}: batv: signed from=<{self.sender.strip('<>')}> as <{new}>")
+            for i, value in enumerate(getattr(self, "dnt", []), 1):
+                try:
+                    tagged = settings.signer.signed_header(value)
+                except BatvError:
+                    tagged = None  # the keys answered a moment ago; the receipt goes unsigned
+                if tagged is not None:
+                    self.chgheader("Disposition-Notification-To", i, tagged)
+                    logger.info(f"{qid}: batv: signed Disposition-Notification-To")
+            return None
+
         def eom(self):
+            if settings.signer is not None:
+                try:
+                    answer = self._sign(self.getsymval("i") or "unknown")
+                except Exception as exc:  # noqa: BLE001 - a fault never lets mail out unsigned
+                    batv_down(f"batv: eom: {exc!r}")
+                    answer = Milter.TEMPFAIL
+                if answer is not None:
+                    self.message_id = None
+                    return answer
+            if not settings.records:
+                return Milter.ACCEPT
             try:
                 qid = self.getsymval("i") or "unknown"
                 if keys.normalise(self.message_id) is None:
@@ -139,12 +236,16 @@ def run(settings: RelaySettings) -> int:
             return Milter.CONTINUE
 
     Milter.factory = RelayMilter
-    Milter.set_flags(0)  # changes nothing in the message
+    # Changes nothing in the message, except the envelope sender with BATV (CHGFROM).
+    # and the Disposition-Notification-To header (CHGHDRS).
+    Milter.set_flags(Milter.CHGFROM | Milter.CHGHDRS if settings.signer is not None else 0)
     from ..ledger.store import mask_url
     from .service import pymilter_socket
 
     sock = pymilter_socket(settings.socket)
-    logger.info(f"bouncegen milter (relay): listening on {settings.socket}, ledger {mask_url(settings.store)}")
+    what = [f"ledger {mask_url(settings.store)}"] if settings.store else []
+    what += [f"batv signing {' '.join(sorted(settings.signer.domains))}"] if settings.signer else []
+    logger.info(f"bouncegen milter (relay): listening on {settings.socket}, {', '.join(what)}")
     Milter.runmilter("bouncegen-relay", sock, timeout=60)
     logger.info("bouncegen milter (relay): stopped")
     return 0

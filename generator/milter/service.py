@@ -25,6 +25,8 @@ import time
 from email.utils import formatdate
 
 from . import log
+from . import batv_gate
+from ..errors import BatvError
 from .log import decision, logger
 from .ratelog import RateLog
 from .settings import LEDGER_UNAVAIL, Settings, verdict
@@ -83,6 +85,7 @@ def run(settings: Settings) -> int:
             self.kept = 0      # bytes of headers and body kept for spamd (at most cfg.scan_limit)
             self.size = 0      # bytes of the whole message, as it came
             self.broken = ""   # a failure in a no-reply step (header, body): 4xx at eom
+            self.rcpts: list[batv_gate.Rcpt] = []  # BATV: each accepted recipient, classified
 
         def _keep(self, data: bytes) -> bytes:
             """The part of DATA that still fits under the scan limit; the rest is only counted,
@@ -143,6 +146,53 @@ def run(settings: Settings) -> int:
             except Exception as exc:  # noqa: BLE001
                 return self._tempfail(f"envfrom: {exc!r}")
 
+        # -- BATV (batv_gate.py): RCPT of a tag, the null sender at DATA -------------------------
+        @Milter.decode("bytes")
+        def envrcpt(self, to, *params):
+            if cfg.batv is None:
+                return Milter.CONTINUE
+            try:
+                to = to if isinstance(to, str) else bytes(to).decode("utf-8", "surrogateescape")
+                r = cfg.batv.rcpt(to)
+                if r.kind is batv_gate.Kind.INVALID:
+                    logger.info(decision(self.getsymval("i") or "", self.client, "reject",
+                                         reason=f"batv: <{r.address}>: {r.why}"))
+                    self.setreply("550", "5.7.1", batv_gate.REJECT_RCPT_TEXT)
+                    return Milter.REJECT  # this recipient only
+                self.rcpts.append(r)
+                return Milter.CONTINUE
+            except BatvError as exc:
+                return self._tempfail(f"batv: {exc.problems[0]}")
+            except Exception as exc:  # noqa: BLE001
+                return self._tempfail(f"envrcpt: {exc!r}")
+
+        def data(self):
+            if cfg.batv is None:
+                return Milter.CONTINUE
+            try:
+                sender = self.sender.decode("utf-8", "surrogateescape")
+                if cfg.batv.refuse_at_data(sender, self.rcpts):
+                    logger.info(decision(self.getsymval("i") or "", self.client, "reject",
+                                         reason="batv: null sender to unsigned address(es) at DATA"))
+                    self.setreply("550", "5.7.1", batv_gate.REJECT_DATA_TEXT)
+                    return Milter.REJECT
+                return Milter.CONTINUE
+            except BatvError as exc:
+                return self._tempfail(f"batv: {exc.problems[0]}")
+            except Exception as exc:  # noqa: BLE001
+                return self._tempfail(f"data: {exc!r}")
+
+        def _batv_rescue(self, qid: str):
+            """A valid tag: accepted without asking spamd. The recipient is not edited here:
+            Postfix's recipient_canonical_maps (postfix/batv_recipients) delivers to the plain
+            address and keeps the tagged one as the original recipient (X-Original-To), where
+            a post-queue SpamAssassin finds the same proof; a milter delrcpt/addrcpt would make
+            the plain address the original and lose it (measured in tests/test_batv_smtp.py)."""
+            tags = " ".join(f"<{r.address}>" for r in self.rcpts if r.kind is batv_gate.Kind.VALID)
+            logger.info(decision(qid, self.client, "accept", reason=f"batv: valid tag {tags}"))
+            return Milter.ACCEPT
+        # -- end of BATV ----------------------------------------------------------------------
+
         @Milter.noreply
         @Milter.decode("bytes")
         def header(self, name, value):
@@ -183,6 +233,8 @@ def run(settings: Settings) -> int:
                 if self.broken:
                     return self._tempfail(self.broken)
                 qid = self.getsymval("i") or "unknown"
+                if batv_gate.rescued(self.rcpts):  # BATV: proof of origin, no content scan
+                    return self._batv_rescue(qid)
                 myname = self.getsymval("j") or "localhost"
                 sender = self.sender.strip(b"<>")
                 # What a delivery agent would add: the envelope sender, and the hop from the
@@ -233,6 +285,8 @@ def run(settings: Settings) -> int:
         def close(self):
             return Milter.CONTINUE
 
+    if cfg.batv is None:  # no RCPT or DATA events asked for: not a round trip more without BATV
+        del BouncegenMilter.envrcpt, BouncegenMilter.data, BouncegenMilter._batv_rescue
     Milter.factory = BouncegenMilter
     # The milter changes nothing in the message, it only answers; SETSYMLIST: it names the
     # macros it needs itself (@Milter.symlist above).

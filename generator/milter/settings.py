@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..renderer.rules import LEDGER_UNAVAIL
+from .batv_gate import Gate
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Settings:
     scores: dict
     concurrency: int = 2  # scans in flight at once (older settings files without it: 2)
     scan_limit: int = 512 * 1024  # bytes of a message that spamd judges
+    batv: Gate | None = None  # [batv] of the settings: BATV checks at RCPT and DATA
 
     @classmethod
     def load(cls, path: str | Path) -> "Settings":
@@ -46,6 +48,7 @@ class Settings:
                 scores={str(k): float(v) for k, v in sc.items()},
                 concurrency=max(1, int(m.get("concurrency", 2))),
                 scan_limit=max(1024, int(m.get("scan_limit", 512 * 1024))),
+                batv=Gate.from_table(data["batv"]) if "batv" in data else None,
             )
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"{path}: not a bouncegen milter settings file: {exc}") from None

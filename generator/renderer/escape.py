@@ -94,6 +94,18 @@ def sa_word(value: str) -> str:
     return value
 
 
+_SA_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+def sa_base64(value: str) -> str:
+    """One base64 word of a SpamAssassin setting (a DKIM public key's p=): nothing but the
+    base64 alphabet, so it can never split into more words or start a comment."""
+    value = str(value)
+    if not _SA_BASE64.fullmatch(value):
+        raise ValueError(f"cannot write {value!r} as one base64 word of a SpamAssassin setting")
+    return value
+
+
 # Filters by dialect name, so that a template written for one map type can ask for the escaping
 # of the type it is being rendered as: {{ value | re(map_type) }}.
 _BY_DIALECT = {"perl": (perl_re, perl_glob), "pcre": (pcre, pcre_glob), "regexp": (ere, ere_glob)}
@@ -114,4 +126,5 @@ FILTERS = {
     "re": re_for,
     "glob": glob_for,
     "sa_word": sa_word,
+    "sa_base64": sa_base64,
 }

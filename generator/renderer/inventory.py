@@ -23,6 +23,8 @@ import idna
 
 from ..errors import InventoryError, LedgerError
 from ..ledger.store import DEFAULT_DAYS as LEDGER_DEFAULT_DAYS, MAX_DAYS as LEDGER_MAX_DAYS, parse_store_url
+from .. import batv as batv_scheme
+from . import dkim as dkim_keys
 
 DSN_POLICIES = ("reject", "spamassassin")
 MAP_TYPES = ("pcre", "regexp")
@@ -145,6 +147,25 @@ class LedgerSettings:
         return parse_store_url(self.store).shown
 
 
+# [batv] (optional): Bounce Address Tag Validation (docs/batv.md); see bouncegen.batv.
+BATV_KEYS = {"domains", "key_file", "days", "exempt_senders", "exempt_recipients"}
+
+
+@dataclass(frozen=True)
+class BatvSettings:
+    domains: tuple[str, ...]              # a subset of [site] domains: their senders are signed
+    key_file: str                         # absolute path of the key file (bouncegen batv init)
+    days: int = batv_scheme.DEFAULT_DAYS  # how long a tag is valid
+    exempt_senders: tuple[str, ...] = ()     # addresses or domains never signed
+    exempt_recipients: tuple[str, ...] = ()  # addresses or domains never required to be signed
+
+    @property
+    def unsigned_recipients(self) -> tuple[str, ...]:
+        """Recipients a bounce may reach unsigned: the exempt recipients, and the exempt senders
+        too (their mail leaves unsigned, so their bounces come back unsigned)."""
+        return tuple(sorted(set(self.exempt_recipients) | set(self.exempt_senders)))
+
+
 @dataclass(frozen=True)
 class Inventory:
     path: Path
@@ -155,6 +176,8 @@ class Inventory:
     policy: Policy = field(default_factory=Policy)
     milter: MilterSettings = field(default_factory=MilterSettings)
     ledger: LedgerSettings | None = None  # None: no [ledger] table, no ledger
+    batv: BatvSettings | None = None      # None: no [batv] table, no BATV
+    dkim: dkim_keys.DkimSettings | None = None  # None: no [dkim] table, no DKIM evidence
 
     @property
     def relay_hosts(self) -> tuple[str, ...]:
@@ -324,7 +347,7 @@ def load(path: str | Path) -> Inventory:
     data, raw = _load_toml(path, label)
     p = _Problems(label)
 
-    _table(data, "", {"site", "relay", "mx", "policy", "milter", "ledger"}, p)
+    _table(data, "", {"site", "relay", "mx", "policy", "milter", "ledger", "batv", "dkim"}, p)
     if p.lines:  # unknown top-level keys print as ".name": say it plainly
         p.lines = [line.replace(f"{label}: .", f"{label}: ", 1) for line in p.lines]
 
@@ -396,6 +419,8 @@ def load(path: str | Path) -> Inventory:
 
     milter = _milter(data.get("milter"), p)
     ledger = _ledger(data.get("ledger"), p)
+    batv = _batv(data.get("batv"), set(domains), p)
+    dkim = _dkim(data.get("dkim"), p, domains, path.parent)
 
     if p.lines:
         raise InventoryError(p.lines)
@@ -416,6 +441,8 @@ def load(path: str | Path) -> Inventory:
         policy=Policy(**policy_values),
         milter=milter,
         ledger=ledger,
+        batv=batv,
+        dkim=dkim,
     )
 
 
@@ -473,6 +500,73 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
     return MilterSettings(**out)
 
 
+def _key_path(value: Any, key: str, p: _Problems, what: str) -> str | None:
+    """An absolute file path that may be written into a SpamAssassin setting and a TOML file."""
+    s = _string(value, key, p)
+    if s is not None and (not s.startswith("/") or s.endswith("/") or ".." in s.split("/")):
+        p.add(key, f"{_show(s)} is not an absolute file path")
+    elif s is not None and not re.fullmatch(r"/[A-Za-z0-9._/-]+", s):
+        p.add(key, f"{_show(s)}: the path may hold only letters, digits and . _ / -")
+    elif s is not None:
+        return s
+    return None
+
+
+def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | None:
+    """The optional [batv] table: domains (a subset of [site] domains) and key_file are required,
+    days defaults to 7; exemptions are addresses (local@domain) or domains, matched exactly."""
+    if value is None:
+        return None
+    t = _table(value, "batv", BATV_KEYS, p)
+    if not isinstance(t, dict):
+        return None
+    before = len(p.lines)
+    domains: list[str] = []
+    if "domains" not in t:
+        p.add("batv.domains", "missing: the site domains whose envelope senders are signed")
+    else:
+        for key, v in _string_list(t["domains"], "batv.domains", p, required=True):
+            d = _domain(v, key, p)
+            if d is not None and d not in site_domains:
+                p.add(key, f"{_show(v)} is not one of [site] domains")
+            elif d is not None:
+                domains.append(d)
+    key_file = None
+    if "key_file" not in t:
+        p.add("batv.key_file", "missing: the absolute path of the BATV key file (bouncegen batv init creates it)")
+    else:
+        key_file = _key_path(t["key_file"], "batv.key_file", p, "BATV key file")
+    days = batv_scheme.DEFAULT_DAYS
+    if "days" in t:
+        d = t["days"]
+        if not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= batv_scheme.MAX_DAYS:
+            p.add("batv.days", f"expected a whole number of days from 1 to {batv_scheme.MAX_DAYS}, got {_show(d)}")
+        else:
+            days = d
+    exempt: dict[str, list[str]] = {}
+    for name in ("exempt_senders", "exempt_recipients"):
+        out = exempt.setdefault(name, [])
+        for key, v in _string_list(t.get(name, []), f"batv.{name}", p, required=False):
+            if "@" in v:
+                try:
+                    r = email_validator.validate_email(v, check_deliverability=False, allow_smtputf8=False)
+                except email_validator.EmailNotValidError as exc:
+                    p.add(key, f"{_show(v)} is not a mail address or domain: {exc}")
+                    continue
+                out.append(f"{r.local_part}@{r.ascii_domain}".lower())
+            elif "*" in v or "?" in v:
+                p.add(key, f"{_show(v)}: wildcards are not allowed; list an address or a domain")
+            else:
+                dom = _domain(v, key, p)
+                if dom is not None:
+                    out.append(dom)
+    if len(p.lines) > before or key_file is None:
+        return None
+    return BatvSettings(domains=tuple(sorted(set(domains))), key_file=key_file, days=days,
+                        exempt_senders=tuple(sorted(set(exempt["exempt_senders"]))),
+                        exempt_recipients=tuple(sorted(set(exempt["exempt_recipients"]))))
+
+
 def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
     """The optional [ledger] table: store and key_file are required, days defaults to 30."""
     if value is None:
@@ -511,3 +605,74 @@ def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
     if len(p.lines) > before or store is None or key_file is None:
         return None
     return LedgerSettings(store=store, key_file=key_file, days=days)
+
+
+# -- [dkim] (optional): our own DKIM signature in a returned original (docs/rescue.md) ----------
+DKIM_KEYS = {"key", "max_age_days"}
+DKIM_KEY_KEYS = {"domain", "selector", "public_key_file"}
+_SELECTOR = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?)*$")
+
+
+def _dkim(value: Any, p: _Problems, domains: list[str], base: Path) -> dkim_keys.DkimSettings | None:
+    """The optional [dkim] table: one [[dkim.key]] or more (domain, selector, public_key_file,
+    read now: a relative path is relative to the inventory's directory), max_age_days."""
+    if value is None:
+        return None
+    t = _table(value, "dkim", DKIM_KEYS, p)
+    if not isinstance(t, dict):
+        return None
+    before = len(p.lines)
+    max_age = dkim_keys.DEFAULT_MAX_AGE_DAYS
+    if "max_age_days" in t:
+        d = t["max_age_days"]
+        if not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= dkim_keys.MAX_AGE_DAYS:
+            p.add("dkim.max_age_days", f"expected a whole number of days from 1 to {dkim_keys.MAX_AGE_DAYS}, got {_show(d)}")
+        else:
+            max_age = d
+    entries = t.get("key")
+    if entries is None:
+        p.add("dkim.key", "missing: declare at least one [[dkim.key]] with domain, selector and public_key_file")
+        return None
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        p.add("dkim.key", "expected an array of tables: write each key as [[dkim.key]]")
+        return None
+    keys: dict[tuple[str, str], dkim_keys.DkimKey] = {}
+    for i, e in enumerate(entries):
+        key = f"dkim.key[{i}]"
+        _table(e, key, DKIM_KEY_KEYS, p)
+        for name in sorted(DKIM_KEY_KEYS - set(e)):
+            p.add(f"{key}.{name}", "missing")
+        domain = selector = public = None
+        bits = 0
+        if "domain" in e and (s := _string(e["domain"], f"{key}.domain", p)) is not None:
+            d = _domain(s, f"{key}.domain", p)
+            if d is not None and not any(d == own or d.endswith("." + own) for own in domains):
+                p.add(f"{key}.domain", f"{_show(s)} is not one of site.domains nor a subdomain of one")
+            elif d is not None:
+                domain = d
+        if "selector" in e and (s := _string(e["selector"], f"{key}.selector", p)) is not None:
+            if not _SELECTOR.fullmatch(s.lower()):
+                p.add(f"{key}.selector", f"{_show(s)} is not a DKIM selector (DNS labels: letters, digits, - and _)")
+            else:
+                selector = s.lower()
+        if "public_key_file" in e and (s := _string(e["public_key_file"], f"{key}.public_key_file", p)) is not None:
+            file = base / s
+            try:
+                with open(file, "rb") as fh:
+                    raw = fh.read(dkim_keys.MAX_KEY_FILE + 1)
+                if len(raw) > dkim_keys.MAX_KEY_FILE:
+                    raise ValueError(f"is larger than {dkim_keys.MAX_KEY_FILE} bytes: not a public key")
+                public, bits = dkim_keys.parse_public_key(raw.decode("ascii"))
+            except OSError as exc:
+                p.add(f"{key}.public_key_file", f"{_show(s)}: cannot read: {exc.strerror or exc}")
+            except UnicodeDecodeError:
+                p.add(f"{key}.public_key_file", f"{_show(s)}: not ASCII text (PEM or a DNS TXT record expected)")
+            except ValueError as exc:
+                p.add(f"{key}.public_key_file", f"{_show(s)} {exc}")
+        if domain and selector and public:
+            if (domain, selector) in keys:
+                p.add(key, f"selector {selector!r} of {domain!r} is declared twice")
+            keys[(domain, selector)] = dkim_keys.DkimKey(domain, selector, public, bits)
+    if len(p.lines) > before:
+        return None
+    return dkim_keys.DkimSettings(keys=tuple(keys[k] for k in sorted(keys)), max_age_days=max_age)

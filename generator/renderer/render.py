@@ -27,6 +27,11 @@ from ..resources import data_dir
 from .rules import Family, load_families, verdict_scores
 
 
+def _relay_role(inv: Inventory) -> bool:
+    """Does an outbound relay run bouncegen's relay-role milter (ledger recording, BATV signing)?"""
+    return inv.ledger is not None or inv.batv is not None
+
+
 @dataclass(frozen=True)
 class Output:
     path: str  # relative to the output directory
@@ -38,7 +43,10 @@ class Output:
 # Rendered SpamAssassin files that hold site secrets (a Redis password in the ledger's URL):
 # installed with a restricted mode, never carried by an sa-update channel.
 LEDGER_CF = "72_bouncegen_ledger.cf"
-SITE_SECRETS = (LEDGER_CF,)
+# Where the plugin finds the BATV keys: installed like the ledger's settings (0640), never in a
+# channel (it names a site's key file).
+BATV_CF = "72_bouncegen_batv.cf"
+SITE_SECRETS = (LEDGER_CF, BATV_CF)
 
 POSTFIX_QUEUE_DIR = "/var/spool/postfix"  # Debian's and upstream's queue_directory
 
@@ -48,17 +56,26 @@ OUTPUTS = (
     # The relay-rescue plugin and the .pre that loads it (by a path relative to the .pre).
     Output("spamassassin/72_bouncegen.pre", "spamassassin/72_bouncegen.pre.j2"),
     Output("spamassassin/BouncegenRescue.pm", "spamassassin/BouncegenRescue.pm.j2"),
+    # Our own DKIM signature as evidence ([dkim]): its plugin, loaded by the same .pre.
+    Output("spamassassin/BouncegenDKIM.pm", "spamassassin/BouncegenDKIM.pm.j2", when=lambda inv: inv.dkim is not None),
     # The ledger's address and key file: site secrets, never in a channel (SITE_SECRETS).
     Output(f"spamassassin/{LEDGER_CF}", f"spamassassin/{LEDGER_CF}.j2", when=lambda inv: inv.ledger is not None),
+    # The BATV domains and key file for the plugin (post-queue rescue by a valid tag).
+    Output(f"spamassassin/{BATV_CF}", f"spamassassin/{BATV_CF}.j2", when=lambda inv: inv.batv is not None),
     Output("postfix/header_checks", "postfix/header_checks.j2", map_type=lambda inv: inv.policy.map_type),
     Output("postfix/body_checks", "postfix/body_checks.j2", map_type=lambda inv: inv.policy.map_type),
     Output("postfix/null_sender", "postfix/null_sender.j2", map_type=lambda inv: "hash"),
+    # BATV: prvs= recipients of the BATV domains pass smtpd's recipient check (the milter judges
+    # the tag) and are delivered to the plain address.
+    Output("postfix/batv_recipients", "postfix/batv_recipients.j2", map_type=lambda inv: inv.policy.map_type,
+           when=lambda inv: inv.batv is not None),
     Output("postfix/main.cf", "postfix/main.cf.j2"),
     Output("milter/bouncegen-milter.conf", "milter/bouncegen-milter.conf.j2"),
-    # What an outbound relay needs to record the Message-IDs it sends: only with a [ledger].
-    Output("relay/main.cf", "relay/main.cf.j2", when=lambda inv: inv.ledger is not None),
-    Output("relay/bouncegen-relay.conf", "relay/bouncegen-relay.conf.j2", when=lambda inv: inv.ledger is not None),
-    Output("relay/bouncegen-relay.service", "relay/bouncegen-relay.service.j2", when=lambda inv: inv.ledger is not None),
+    # What an outbound relay needs to record the Message-IDs it sends and sign the envelope
+    # senders: only with a [ledger] or a [batv].
+    Output("relay/main.cf", "relay/main.cf.j2", when=lambda inv: _relay_role(inv)),
+    Output("relay/bouncegen-relay.conf", "relay/bouncegen-relay.conf.j2", when=lambda inv: _relay_role(inv)),
+    Output("relay/bouncegen-relay.service", "relay/bouncegen-relay.service.j2", when=lambda inv: _relay_role(inv)),
     Output("systemd/bouncegen-milter.service", "systemd/bouncegen-milter.service.j2"),
     # The lean scanning profile of bouncegen's own spamd (installed to /etc/bouncegen/spamd/):
     # rules/ for --configpath (the ruleset and the profile's settings, no stock rule file),
@@ -66,9 +83,11 @@ OUTPUTS = (
     Output("spamd/rules/10_bouncegen_lean.cf", "spamd/10_bouncegen_lean.cf.j2"),
     Output("spamd/rules/72_bouncegen.cf", "spamassassin/72_bouncegen.cf.j2"),
     Output(f"spamd/rules/{LEDGER_CF}", f"spamassassin/{LEDGER_CF}.j2", when=lambda inv: inv.ledger is not None),
+    Output(f"spamd/rules/{BATV_CF}", f"spamassassin/{BATV_CF}.j2", when=lambda inv: inv.batv is not None),
     Output("spamd/site/00_bouncegen_lean.pre", "spamd/00_bouncegen_lean.pre.j2"),
     Output("spamd/site/72_bouncegen.pre", "spamassassin/72_bouncegen.pre.j2"),
     Output("spamd/site/BouncegenRescue.pm", "spamassassin/BouncegenRescue.pm.j2"),
+    Output("spamd/site/BouncegenDKIM.pm", "spamassassin/BouncegenDKIM.pm.j2", when=lambda inv: inv.dkim is not None),
     Output("systemd/bouncegen-spamd.service", "systemd/bouncegen-spamd.service.j2"),
 )
 

@@ -181,7 +181,9 @@ sub new {
   $self->register_eval_rule('bouncegen_reply_msgid');
   $self->register_eval_rule('bouncegen_ledger_hit');
   $self->register_eval_rule('bouncegen_ledger_unavail');
+  $self->register_eval_rule('bouncegen_batv_hit');
   $self->set_config($mailsa->{conf});
+  $self->_batv_config($mailsa->{conf});
   return $self;
 }
 
@@ -854,6 +856,144 @@ sub _redis_lookup {
   my $n = $r->call('EXISTS', map { REDIS_PREFIX . $_ } @$h);
   die "unexpected answer to EXISTS\n" unless defined $n && $n =~ /\A[0-9]+\z/;
   return $n > 0 ? 1 : 0;
+}
+
+# ---------------------------------------------------------------------------------------------
+# BATV (bouncegen.batv, docs/batv.md): a valid prvs= tag on the recipient the MTA recorded.
+
+=head2 BATV
+
+With C<bouncegen_batv_keys> set, C<bouncegen_batv_hit()> is true when the first
+C<Delivered-To:>, C<X-Original-To:> or C<Envelope-To:> header (the ones the delivery agent
+prepends: Postfix local(8)/virtual(8), Exim) holds a valid, unexpired BATV tag of one of the
+C<bouncegen_batv_domain>s: C<prvs=KDDDSSSSSS=user@domain>, K a key number of the key file, DDD
+the expiry day (days since 1970 modulo 1000) at most C<bouncegen_batv_days> ahead, SSSSSS the
+first three bytes (hex) of HMAC-SHA1 keyed with key K's text over C<K>, C<DDD> and the plain
+address (domain lower-cased), as Exim's C<${prvs...}> computes it. Only our relays know the keys,
+so a valid tag proves that the message answers mail we sent. A key file that cannot be read is
+no evidence (logged once a minute).
+
+=over
+
+=item bouncegen_batv_domain DOMAIN ...
+
+The domains whose envelope senders our relays sign.
+
+=item bouncegen_batv_keys /PATH
+
+The key file (C<bouncegen batv init>): one C<K HEX> line a key; readable by the spamd user.
+
+=item bouncegen_batv_days N
+
+How many days a tag is valid (1 to 30, default 7).
+
+=back
+
+=cut
+
+sub _batv_config {
+  my ($self, $conf) = @_;
+  $conf->{parser}->register_commands([
+    {
+      setting => 'bouncegen_batv_domain',
+      is_admin => 1,
+      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
+      code => sub {
+        my ($conf, $key, $value, $line) = @_;
+        my @domains = split(' ', lc($value // ''));
+        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless @domains;
+        for my $d (@domains) {
+          my $h = _parse_host($d, 0) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
+          $conf->{bouncegen_batv_domains}->{$h->{name}} = 1;
+        }
+      },
+    },
+    {
+      setting => 'bouncegen_batv_keys',
+      is_admin => 1,
+      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
+      code => sub {
+        my ($conf, $key, $value, $line) = @_;
+        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
+        return $Mail::SpamAssassin::Conf::INVALID_VALUE
+          unless $value =~ m{\A(/[A-Za-z0-9._/-]+)\z} && $value !~ m{(?:\A|/)\.\.(?:/|\z)};
+        $conf->{bouncegen_batv_keys} = Mail::SpamAssassin::Util::untaint_var($1);    # checked above
+      },
+    },
+    {
+      setting => 'bouncegen_batv_days',
+      is_admin => 1,
+      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
+      code => sub {
+        my ($conf, $key, $value, $line) = @_;
+        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
+        return $Mail::SpamAssassin::Conf::INVALID_VALUE unless $value =~ /\A([0-9]{1,2})\z/ && $1 >= 1 && $1 <= 30;
+        $conf->{bouncegen_batv_days} = 0 + $1;
+      },
+    },
+  ]);
+}
+
+# {K => secret text} from the key file, re-read when it changes (bouncegen batv rotate).
+sub _batv_keys {
+  my ($self, $path) = @_;
+  my @st = stat($path) or die "cannot read the BATV key file $path: $!\n";
+  my $stamp = join(':', @st[1, 7, 9]);
+  my $cached = $self->{bouncegen_batv}{$path};
+  return $cached->{keys} if $cached && $cached->{stamp} eq $stamp;
+  open(my $fh, '<', $path) or die "cannot read the BATV key file $path: $!\n";
+  my %keys;
+  while (my $line = <$fh>) {
+    $line =~ s/\A\s+|\s+\z//g;
+    next if $line eq '' || $line =~ /\A#/;
+    $line =~ /\A([0-9])\s+([0-9a-f]{64})\z/ or die "the BATV key file $path has a line that is not 'K HEX'\n";
+    $keys{$1} = $2;
+  }
+  close($fh);
+  die "no key in the BATV key file $path\n" unless %keys;
+  $self->{bouncegen_batv}{$path} = { stamp => $stamp, keys => \%keys };
+  return \%keys;
+}
+
+# Is ADDRESS a valid, unexpired tag of one of DOMAINS under KEYS? (bouncegen.batv.check)
+sub _batv_valid {
+  my ($keys, $domains, $days, $address, $now) = @_;
+  $address =~ s/\A\s*<?|>?\s*\z//g;
+  my ($k, $ddd, $mac, $local, $domain) =
+    $address =~ /\Aprvs=([0-9])([0-9]{3})([0-9a-f]{6})=(.+)\@([^\@]+)\z/i or return 0;
+  $domain = lc($domain);
+  return 0 unless $domains->{$domain};
+  my $ahead = ($ddd - int(($now // time) / 86400)) % 1000;    # Perl's % is non-negative here
+  return 0 if $ahead > $days;
+  my $secret = $keys->{$k} // return 0;
+  my $want = substr(Digest::SHA::hmac_sha1_hex("$k$ddd$local\@$domain", $secret), 0, 6);
+  return lc($mac) eq $want ? 1 : 0;
+}
+
+sub bouncegen_batv_hit {
+  my ($self, $pms) = @_;
+  return $pms->{bouncegen_batv_hit} if defined $pms->{bouncegen_batv_hit};
+  my $conf = $pms->{conf};
+  my $path = $conf->{bouncegen_batv_keys} or return $pms->{bouncegen_batv_hit} = 0;
+  my $keys = eval { $self->_batv_keys($path) };
+  if (!$keys) {
+    my $now = time;
+    if ($now - ($self->{bouncegen_batv_warned} // 0) >= WARN_EVERY) {
+      $self->{bouncegen_batv_warned} = $now;
+      Mail::SpamAssassin::Logger::log_message("warn", "bouncegen: batv: $@(no rescue from BATV; logged once a minute)");
+    }
+    return $pms->{bouncegen_batv_hit} = 0;
+  }
+  my $days = $conf->{bouncegen_batv_days} // 7;
+  for my $name (qw(Delivered-To X-Original-To Envelope-To)) {
+    my @values = $pms->get_message->get_header($name);
+    next unless @values;
+    if (_batv_valid($keys, $conf->{bouncegen_batv_domains} // {}, $days, $values[0])) {
+      dbg("bouncegen: batv: valid tag in $name: $values[0]");
+      return $pms->{bouncegen_batv_hit} = 1;
+    }
+  }
+  return $pms->{bouncegen_batv_hit} = 0;
 }
 
 1;
