@@ -1,7 +1,9 @@
 # bouncegen: the two set-up commands of README.md, and the benchmarks.
 #   make rules   create .venv/, install bouncegen into it, render $(INVENTORY) into build/
+#   make lint    ruff (pyflakes, import order, bugbear, broad except) and mypy on generator/ (CI runs it first)
 #   make test    install the engines (Debian packages) and test dependencies, run every test,
 #                then the corpus regression (make corpus)
+#   make test-fast  every test that needs no engine (no spamd, Postfix, Redis...): under a minute
 #   make install [DESTDIR=/srv/mx-image] [INSTALL_ARGS=--dry-run]   render, then bouncegen install
 #   make channel [CHANNEL_DIR=channel]   render, then an sa-update channel archive of the SA files
 #   make corpus  bouncegen check on corpus/ with the real spamd and postmap (exit 1 on any wrong verdict)
@@ -23,7 +25,11 @@ BENCH_INVENTORY ?= $(BENCH_CORPUS)/inventory.toml
 BENCH_MANIFEST ?=
 BENCH_ARGS     ?=
 
-.PHONY: rules test engines clean install channel corpus bench bench-ledger storm deb
+# The checkers, pinned: a new release with new checks is taken on purpose, never by surprise.
+RUFF_VERSION ?= 0.8.4
+MYPY_VERSION ?= 1.13.0
+
+.PHONY: rules test test-fast lint engines clean install channel corpus bench bench-ledger storm deb
 
 rules: $(BIN)/bouncegen
 	$(BIN)/bouncegen render $(INVENTORY) -o $(BUILD)
@@ -40,6 +46,17 @@ $(VENV)/.test-deps: pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check 'pymilter>=1.0.5'  # = the [milter] extra
 	touch $@
 
+$(VENV)/.lint-deps: Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check 'ruff==$(RUFF_VERSION)' 'mypy==$(MYPY_VERSION)'
+	touch $@
+
+# Configured in pyproject.toml ([tool.ruff], [tool.mypy]); needs no engine. mypy checks against
+# the dependencies bouncegen installs (jinja2, redis, rich...), so the package is installed first.
+lint: $(BIN)/bouncegen $(VENV)/.lint-deps
+	$(BIN)/ruff check generator
+	$(BIN)/mypy
+
 engines:
 	scripts/install-engines
 
@@ -48,6 +65,11 @@ test: engines $(BIN)/bouncegen $(VENV)/.test-deps
 	@if [ -f $(CORPUS)/inventory.toml ]; then $(MAKE) --no-print-directory corpus; \
 	elif [ -n "$$CI" ]; then echo "error: $(CORPUS)/inventory.toml missing: no corpus regression" >&2; exit 1; \
 	else echo "note: $(CORPUS)/inventory.toml missing: corpus regression skipped" >&2; fi
+
+# The fast lane: every test not marked as needing an engine (spamassassin, postfix, smtp, redis,
+# engine) or slow; pure logic in seconds, no scripts/install-engines needed (README, "Development").
+test-fast: $(BIN)/bouncegen $(VENV)/.test-deps
+	$(BIN)/python -m pytest -q -m "not spamassassin and not postfix and not smtp and not redis and not engine and not slow" $(PYTEST_ARGS)
 
 # Corpus regression on the real engines (README, "Corpus regression: bouncegen check").
 corpus: $(BIN)/bouncegen

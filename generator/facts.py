@@ -17,6 +17,11 @@ MAPS_SUBDIR = "bouncegen"
 # message post-queue; the runner calls a message blocked at this many points.
 THRESHOLD = 5.0
 
+# The rescue plugin's rule when the sent-mail ledger could not be asked (templates/spamassassin/,
+# sa_plugin/): it scores minus the largest verdict score (renderer/rules.py), so post-queue a
+# bounce is never marked on a ledger failure, and the milter turns a verdict with it into a 4xx.
+LEDGER_UNAVAIL = "BG_LEDGER_UNAVAIL"
+
 
 def for_templates() -> dict:
     return {"marker": MARKER, "maps_subdir": MAPS_SUBDIR, "threshold": THRESHOLD}

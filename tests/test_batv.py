@@ -115,15 +115,15 @@ def test_inventory_batv_table(write_inventory):
 def test_inventory_batv_errors_one_line_each_naming_the_key(write_inventory, capsys, tmp_path):
     path = write_inventory(example_site(batv={
         "domains": ["example.org", "other.test"], "key_file": "keys", "days": 0,
-        "exempt_senders": ["*.example.org"], "exempt_recipients": ["bad@@x"], "color": "red"}))
+        "exempt_senders": ["*.example.org"], "exempt_recipients": ["bad@@x"], "color": "red", "enforce": "yes"}))
     out_dir = tmp_path / "out"
     status, _, err = run(capsys, "render", str(path), "-o", str(out_dir), "--no-lint")
     assert status == 2 and not out_dir.exists() and "Traceback" not in err
     lines = err.strip().splitlines()
     for key in ("batv.color", "batv.domains[1]", "batv.key_file", "batv.days", "batv.exempt_senders[0]",
-                "batv.exempt_recipients[0]"):
+                "batv.exempt_recipients[0]", "batv.enforce"):
         assert sum(f": {key}: " in line for line in lines) == 1, (key, err)
-    assert len(lines) == 6
+    assert len(lines) == 7
 
 
 def test_cli_init_and_rotate(write_inventory, capsys, tmp_path):
@@ -160,6 +160,9 @@ def test_gate_rcpt_and_data_decisions(keys):
     assert not gate.refuse_at_data("<>", unsigned + [gate.rcpt("<bob@example.net>")])  # another domain too
     assert not gate.refuse_at_data("<>", [gate.rcpt(good)]) and rescued([gate.rcpt(good)])
     assert not gate.refuse_at_data("<>", [])
+    rollout = Gate.from_table({"domains": ["example.org"], "key_file": str(keys), "days": 7, "enforce": False})
+    assert not rollout.refuse_at_data("<>", [rollout.rcpt("<bob@example.org>")])
+    assert rollout.rcpt("<" + good[:9] + "000000" + good[15:] + ">").kind is Kind.INVALID  # tags still checked
 
 
 def test_gate_unreadable_keys_raise_never_decide(keys):
@@ -205,6 +208,7 @@ def test_rendered_files(write_inventory):
     assert not any("batv" in name for name in plain) and "relay/main.cf" not in plain
 
 
+@pytest.mark.postfix
 def test_postfix_map_rewrites_only_our_tags(write_inventory, tmp_path):
     need("postmap")
     from bouncegen import engines
@@ -222,6 +226,7 @@ def test_postfix_map_rewrites_only_our_tags(write_inventory, tmp_path):
     assert q("alice@example.org") == ""
 
 
+@pytest.mark.spamassassin
 def test_perl_plugin_agrees_with_python(keys):
     need("perl", "spamassassin")
     ks = batv.load_keys(keys)
@@ -240,3 +245,25 @@ def test_perl_plugin_agrees_with_python(keys):
     proc = subprocess.run(["perl", "-e", script], input="\n".join(cases) + "\n", capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert [int(x) for x in proc.stdout.split()] == list(cases.values())
+
+
+@pytest.mark.spamassassin
+@pytest.mark.slow
+def test_staged_install_with_batv(tmp_path, capsys):
+    """bouncegen install --root with [batv]: the map beside the others, recipient_canonical_maps
+    and protocol=6 in main.cf, the plugin's BATV settings 0640 (they name the key file), and
+    postfix check / spamassassin --lint pass on the staged tree (the install validates)."""
+    from test_install import root as _root_fixture  # the staged system root of test_install
+
+    root = _root_fixture.__wrapped__(tmp_path)
+    site = tmp_path / "site.toml"
+    site.write_text((REPO / "inventory.example.toml").read_text()
+                    + '[batv]\ndomains = ["example.org"]\nkey_file = "/etc/bouncegen/batv.keys"\n')
+    status, out, err = run(capsys, "install", str(site), "--root", str(root))
+    assert status == 0, err
+    assert (root / "etc/postfix/bouncegen/batv_recipients").is_file()
+    main = (root / "etc/postfix/main.cf").read_text()
+    assert "recipient_canonical_maps = pcre:$config_directory/bouncegen/batv_recipients" in main
+    assert "protocol=6 }" in main
+    for secret in ("etc/mail/spamassassin/72_bouncegen_batv.cf", "etc/bouncegen/spamd/rules/72_bouncegen_batv.cf"):
+        assert (root / secret).stat().st_mode & 0o777 == 0o640, secret

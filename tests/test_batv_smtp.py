@@ -105,6 +105,14 @@ def sav(blab) -> tuple[int, int]:
         s.quit()
 
 
+def test_postfix_takes_the_rendered_lines_with_the_data_event(blab):
+    assert "protocol=6" in (blab.lab.conf / "main.cf").read_text()
+    assert blab.lab.check() == ""  # postfix check: no warning about the map or the milter entry
+    from bouncegen.milter import health
+
+    assert "BATV keys 1" in health.check(blab.lab.milter_conf)
+
+
 def test_relay_signs_the_envelope_sender_once_from_untouched(blab):
     m = blab.send_out(ALICE, BOB, "batv signed")
     rp = m["Return-Path"].strip("<> ")
@@ -262,6 +270,11 @@ def test_unreadable_keys_are_4xx_never_5xx_and_relay_holds_mail(blab):
         finally:
             s.quit()
         assert sav(blab) == (250, 250)
+        from bouncegen.errors import BatvError
+        from bouncegen.milter import health
+
+        with pytest.raises(BatvError, match="cannot read the BATV keys"):  # bouncegen milter --check: exit 1
+            health.check(blab.lab.milter_conf)
         # The relay does not send unsigned mail: it stays queued (deferred), nothing delivered.
         msg = b"From: alice@example.org\nTo: bob@example.org\nSubject: batv no key\n\nhello\n"
         blab.lab.sendmail(msg, ALICE, BOB)

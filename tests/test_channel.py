@@ -98,6 +98,7 @@ def install_stock_channel(tmp_path: Path, updatedir: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.spamassassin
 def test_archive_is_deterministic(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     assert run(capsys, "channel", str(EXAMPLE), "-o", str(a))[0] == 0
@@ -117,6 +118,7 @@ def test_archive_is_deterministic(tmp_path, capsys):
         assert tar.extractfile("72_bouncegen.cf").read().decode() == rendered
 
 
+@pytest.mark.spamassassin
 def test_versions(tmp_path, capsys):
     out = tmp_path / "channel"
     assert run(capsys, "channel", str(EXAMPLE), "-o", str(out))[0] == 0
@@ -184,6 +186,7 @@ def rules_only_channel(capsys, tmp_path: Path, source: Path) -> tuple[str, Path]
     return text, out / "1000001.tar.gz"
 
 
+@pytest.mark.spamassassin
 def test_plugin_code_stays_out_of_the_channel(tmp_path, capsys):
     """sa-update will not activate plugins from a channel (4.0.1 wants --reallyallowplugins), so
     the relay-rescue plugin is installed per host and the channel carries the rules only."""
@@ -193,6 +196,7 @@ def test_plugin_code_stays_out_of_the_channel(tmp_path, capsys):
         assert tar.getnames() == ["72_bouncegen.cf"]
 
 
+@pytest.mark.spamassassin
 def test_ledger_secrets_stay_out_of_the_channel(tmp_path, capsys):
     """A Redis password in the ledger's URL stays on the hosts: the ledger's settings are a file
     of their own that `bouncegen install` puts on each host and no archive carries."""

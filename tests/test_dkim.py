@@ -32,6 +32,9 @@ from support import need, need_lab
 from test_service import OpenDKIM  # opendkim -f -x CONF on a loopback port, stopped by PID
 from test_smtp import deliver
 
+# Every test reads the keys OpenDKIM made (the module fixture `site`): out of make test-fast.
+pytestmark = pytest.mark.engine
+
 SELECTOR = "mail2026"
 ORIGINAL = (
     "From: Alice <alice@example.org>\r\n"
@@ -236,7 +239,7 @@ def test_dkim_inventory_errors_one_line_each(site, tmp_path):
         "dkim.key[1].public_key_file: 'missing.txt': cannot read: No such file or directory",
         "dkim.key[2].public_key_file:",  # 512 bits
         "dkim.key[3].public_key_file: 'private.pem' is PEM but not a '-----BEGIN PUBLIC KEY-----' block",
-        "dkim.key[4].public_key_file: 'garbage.txt' ",
+        "dkim.key[4].public_key_file: 'garbage.txt' is not a usable RSA public key",
         "dkim.key[5].public_key_file: 'ed.txt' has k=ed25519: only RSA keys are supported",
         "dkim.key[6].public_key_file: missing",
         "dkim.key[6].selector: missing",

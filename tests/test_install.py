@@ -14,7 +14,7 @@ import pytest
 from support import need, run
 
 from bouncegen import cli, engines
-from bouncegen.deploy import files, install
+from bouncegen.deploy import files, install, services as svc, validate
 from bouncegen.renderer import render
 from bouncegen.renderer.inventory import load
 
@@ -131,7 +131,7 @@ def test_broken_ruleset_is_refused_and_previous_files_stay(root, tmp_path, capsy
     assert "BG_BROKEN" in err and "spamassassin --lint" in err
     assert snapshot(root) == before
     # What is installed still lints clean with the real spamassassin.
-    assert install.sa_lint(root / "etc/mail/spamassassin", tmp_path / "lint") == []
+    assert validate.sa_lint(root / "etc/mail/spamassassin", tmp_path / "lint") == []
 
 
 @pytest.mark.postfix
@@ -140,7 +140,7 @@ def test_broken_ruleset_is_refused_and_previous_files_stay(root, tmp_path, capsy
 def test_failure_while_writing_rolls_back(root, tmp_path, capsys, monkeypatch):
     """A write that fails half-way (disk full, say) leaves the previous files in place."""
     before = snapshot(root)
-    real_copy = files._atomic_copy
+    real_copy = files.atomic_copy
     failed = []
 
     def copy_then_fail_on_main_cf(src: Path, dest: Path) -> None:
@@ -149,7 +149,7 @@ def test_failure_while_writing_rolls_back(root, tmp_path, capsys, monkeypatch):
             raise OSError(28, "No space left on device")
         real_copy(src, dest)
 
-    monkeypatch.setattr(files, "_atomic_copy", copy_then_fail_on_main_cf)
+    monkeypatch.setattr(files, "atomic_copy", copy_then_fail_on_main_cf)
     status, out, err = run(capsys, "install", str(EXAMPLE), "--root", str(root))
     assert status == 1
     assert "rolled back" in err and "No space left on device" in err
@@ -241,6 +241,7 @@ def test_reload_needs_live_root(tmp_path, capsys):
 
 # ---- render --check ----
 
+@pytest.mark.spamassassin
 def test_render_check(tmp_path, capsys):
     out_dir = tmp_path / "build"
     status, out, err = run(capsys, "render", str(EXAMPLE), "-o", str(out_dir), "--check")
@@ -364,7 +365,7 @@ def _reload_lab(template: Path, root: Path, tmp_path: Path) -> None:
     try:
         assert started.returncode == 0, started.stderr
         with Spamd(target.sa_dir, children=1) as spamd:
-            install.do_reload(target, said.append, units=(), pidfiles=(tmp_path / "absent.pid", spamd.pidfile))
+            svc.do_reload(target, said.append, units=(), pidfiles=(tmp_path / "absent.pid", spamd.pidfile))
             assert said[0] == "postfix reload: done"
             assert said[1].startswith("spamd (pid ") and said[1].endswith("sent SIGHUP")
             deadline = time.monotonic() + 30
@@ -378,7 +379,7 @@ def _reload_lab(template: Path, root: Path, tmp_path: Path) -> None:
     finally:
         subprocess.run([postfix, "-c", str(pf), "stop"], capture_output=True, timeout=60)
     said.clear()
-    install.do_reload(target, said.append, units=(), pidfiles=())
+    svc.do_reload(target, said.append, units=(), pidfiles=())
     assert said[0].startswith("postfix is not running")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen.engines.spamd import _stop_group, free_port
+from bouncegen.engines.spamd import stop_group, free_port
 from bouncegen.errors import RuleDataError
 from bouncegen.renderer import inventory, render, rules
 from bouncegen.runner import check
@@ -97,6 +97,7 @@ def test_a_port_below_1024_gets_only_the_bind_capability(write_inventory):
     assert "--listen=127.0.0.1:784" in _exec_start(unit) and "User=bouncegen" in unit
 
 
+@pytest.mark.engine
 def test_systemd_analyze_verify(files, tmp_path):
     """The real systemd-analyze. It checks a unit offline, without systemd as PID 1 (this runs in
     containers): `verify --man=no FILE`. --man=no: the Documentation=man: check needs man pages,
@@ -154,7 +155,7 @@ def test_unit_command_runs_as_an_unprivileged_user(files, tmp_path):
         uids = {int(Path(f"/proc/{proc.pid}/status").read_text().split("Uid:")[1].split()[0])}
         assert uids == {nobody.pw_uid}
     finally:
-        _stop_group(proc.pid, proc)
+        stop_group(proc.pid, proc)
         shutil.rmtree(base, ignore_errors=True)
 
 

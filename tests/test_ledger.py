@@ -62,6 +62,7 @@ def test_entry_key_format():
     assert entry_key(KEY, "<Lunch.77@example.org>") != k   # local parts keep their case
 
 
+@pytest.mark.spamassassin
 def test_perl_reader_agrees_with_python_writer(tmp_path):
     """The plugin's _ledger_normalise/_ledger_entry give the same entries as keys.py."""
     need("perl", "spamassassin")
@@ -209,6 +210,7 @@ def test_sqlite_unwritable_directory(tmp_path):
 
 # -- Redis ----------------------------------------------------------------------------------------
 
+@pytest.mark.redis
 def test_redis_store(redis_server):
     import redis
 
@@ -230,6 +232,7 @@ def test_redis_store(redis_server):
     r.close()
 
 
+@pytest.mark.redis
 def test_redis_password(tmp_path):
     from support import RedisServer
 
@@ -247,6 +250,7 @@ def test_redis_password(tmp_path):
         server.stop()
 
 
+@pytest.mark.redis
 def test_redis_down_is_a_ledger_error(redis_server):
     url = redis_server.url()
     s = open_store(url, KEY, timeout=0.5)

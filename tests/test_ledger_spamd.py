@@ -69,7 +69,7 @@ class Site:
         return set(res.tests), score
 
     def log_tail(self) -> str:
-        return "\n".join(l for l in self.spamd._log_tail().splitlines() if "bouncegen" in l)
+        return "\n".join(l for l in self.spamd.log_tail().splitlines() if "bouncegen" in l)
 
     def stop(self) -> None:
         self.spamd.stop()

@@ -58,6 +58,7 @@ def test_golden_files(rendered):
         assert _body(got[rel]) == (_body(expected) if source.is_relative_to(REFERENCE) else expected), rel
 
 
+@pytest.mark.spamassassin
 def test_render_twice_is_byte_identical(tmp_path):
     for n in (1, 2):
         assert cli.main(["render", str(EXAMPLE), "-o", str(tmp_path / f"o{n}"), "--no-lint"]) == 0
@@ -262,6 +263,7 @@ def test_forwarded_dsn_passes_but_the_dsn_itself_is_refused(rendered, tables):
 
 
 # -- the systemd unit ---------------------------------------------------------------------------
+@pytest.mark.engine
 def test_milter_unit_passes_systemd_analyze_verify(write_inventory, rendered, tmp_path):
     """The rendered unit, checked by systemd itself. The container has no systemd as PID 1, so
     the unit is verified as a file in a directory of its own (systemd-analyze verify loads units
@@ -286,6 +288,7 @@ def test_milter_unit_passes_systemd_analyze_verify(write_inventory, rendered, tm
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
+@pytest.mark.engine
 def test_relay_unit_passes_systemd_analyze_verify(write_inventory, rendered, tmp_path):
     """With a [ledger], the relay role gets its own unit: it runs the recorder, needs no spamd,
     writes only the SQLite ledger's directory; checked by the real systemd-analyze as above."""

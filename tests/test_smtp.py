@@ -1,4 +1,4 @@
-"""SMTP dialogues with a private Postfix, the real spamd and bouncegen's milter (generator/postfix_lab).
+"""SMTP dialogues with a private Postfix, the real spamd and bouncegen's milter (lab/postfix_lab.py).
 
 Every case runs for both dsn policies. The client is always 127.0.0.1; XCLIENT (granted to
 127.0.0.1 in the lab only) makes Postfix, the milter and SpamAssassin see the client a real MX

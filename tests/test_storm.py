@@ -1,5 +1,5 @@
 """`python -m bouncegen.storm` end to end, tiny: both profiles side by side for one policy, the
-BATV run beside them, a ham run each, and the --json FILE record shape of DESIGN.md (exactly
+BATV run beside them, a ham run each, and the --json FILE record shape of docs/measurements.md (exactly
 these keys). Real Postfix,
 spamd and milter; the figures themselves are the benchmark's business, not this test's."""
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BatvError
+from ..secretfile import read_ascii, write_new
 
 DEFAULT_DAYS = 7   # the draft's suggestion, Exim's fixed validity
 MAX_DAYS = 30      # a tag replayable for longer than a month proves little
@@ -134,10 +135,7 @@ def matches(address: str, entries: frozenset[str]) -> bool:
 def load_keys(path: str | Path) -> Keys:
     """Read a key file; BatvError (one line naming the file) when unreadable or malformed."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BatvError(f"{path}: cannot read the BATV keys: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_ascii(path, BatvError, "the BATV keys")
     keys: list[tuple[int, str]] = []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -160,22 +158,12 @@ def _text(keys: list[tuple[int, str]]) -> bytes:
     return (head + "".join(f"{k} {s}\n" for k, s in keys)).encode("ascii")
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # whatever the umask
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def create_key_file(path: str | Path) -> Keys:
     """A new key file (mode 0600) with one key, number 1. Never replaces an existing file."""
     path = Path(path)
     keys = [(1, secrets.token_hex(KEY_CHARS // 2))]
     try:
-        _write_new(path, _text(keys))
+        write_new(path, _text(keys))
     except FileExistsError:
         raise BatvError(f"{path}: a BATV key file exists already; add a key with 'bouncegen batv rotate'") from None
     except OSError as exc:
@@ -195,7 +183,7 @@ def rotate_key_file(path: str | Path) -> Keys:
     try:
         if tmp.exists():
             tmp.unlink()
-        _write_new(tmp, _text(keys))
+        write_new(tmp, _text(keys))
         st = path.stat()
         os.chown(tmp, st.st_uid, st.st_gid)
         os.replace(tmp, path)

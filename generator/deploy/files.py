@@ -9,11 +9,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..facts import MARKER
 from ..renderer.render import SITE_SECRETS, file_diff
-from .layout import MARKER, SERVICE_GROUP
+from .layout import SERVICE_GROUP
 
 
-def _is_ours(path: Path) -> bool:
+def is_ours(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8", errors="replace") as f:
             return MARKER in f.readline()
@@ -21,14 +22,14 @@ def _is_ours(path: Path) -> bool:
         return False
 
 
-def _read(path: Path) -> str | None:
+def read_or_none(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return None
 
 
-def _udiff(old: str | None, new: str | None, live: Path) -> list[str]:
+def live_diff(old: str | None, new: str | None, live: Path) -> list[str]:
     return file_diff(old, new, str(live), str(live))
 
 
@@ -68,7 +69,7 @@ class Backup:
         for live in self.saved:
             try:
                 live.parent.mkdir(parents=True, exist_ok=True)  # a directory uninstall removed
-                _atomic_copy(self._copy_path(live), live)
+                atomic_copy(self._copy_path(live), live)
             except OSError as exc:
                 problems.append(f"rollback: {live}: {exc}")
         for live in self.created:
@@ -80,7 +81,7 @@ class Backup:
         return problems
 
 
-def _atomic_copy(src: Path, dest: Path) -> None:
+def atomic_copy(src: Path, dest: Path) -> None:
     """Copy SRC over DEST with a rename in DEST's directory, keeping DEST's owner and mode when
     it exists, so that a reader (Postfix, spamd) sees the old file or the new one, never half."""
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
@@ -129,7 +130,7 @@ def write(writes: list[tuple[Path, Path]], removes: list[Path], backup: Backup) 
     backup.write_manifest()
     for staged, live in writes:
         _mkdirs(live.parent, backup)
-        _atomic_copy(staged, live)
+        atomic_copy(staged, live)
     for live in removes:
         with contextlib.suppress(FileNotFoundError):
             live.unlink()

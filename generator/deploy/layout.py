@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..facts import MAPS_SUBDIR, MARKER  # noqa: F401 - re-exported for the deploy room
+from ..facts import MAPS_SUBDIR
 
 DEFAULT_SA_DIR = "/etc/mail/spamassassin"  # Debian: a symlink to /etc/spamassassin
 DEFAULT_POSTFIX_DIR = "/etc/postfix"
@@ -22,8 +22,8 @@ STATE_FILE = "main.cf"  # copy of the installed main.cf lines, in the maps direc
 # Postfix table types that postmap turns into an indexed file (postconf -m); the others are read
 # as text by the daemons themselves.
 INDEXED = {"hash": ".db", "btree": ".db", "cdb": ".cdb", "dbm": ".dir", "lmdb": ".lmdb", "sdbm": ".dir"}
-_MAP_REF = re.compile(r"\b([a-z]+):\$(?:config_directory|\{config_directory\})/" + MAPS_SUBDIR + r"/([A-Za-z0-9_.-]+)")
-_PARAM = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+MAP_REF = re.compile(r"\b([a-z]+):\$(?:config_directory|\{config_directory\})/" + MAPS_SUBDIR + r"/([A-Za-z0-9_.-]+)")
+PARAM_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 HOST_STATE = "host-params.json"  # the host's values before bouncegen set them, in the maps directory
 ETC_DIR = "/etc/bouncegen"  # the milter's settings (milter/), the spamd profile (spamd/)
 UNITS_DIR = "/etc/systemd/system"

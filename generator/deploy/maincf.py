@@ -19,8 +19,8 @@ from pathlib import Path
 
 from .. import engines
 from ..errors import LintError
-from .layout import _PARAM
-from .validate import _lines
+from .layout import PARAM_LINE
+from .validate import stderr_lines
 
 SHARED_LISTS = ("smtpd_milters",)  # lists where bouncegen's entry sits among the host's
 
@@ -68,7 +68,7 @@ def postconf_n(conf: Path) -> dict[str, str]:
     proc = engines.run([engines.require("postconf"), "-c", str(conf), "-n"])
     out = {}
     for line in proc.stdout.splitlines():
-        m = _PARAM.match(line)
+        m = PARAM_LINE.match(line)
         if m and m.group(1) != "config_directory":  # postconf -c reports it, main.cf need not set it
             out[m.group(1)] = m.group(2)
     return out
@@ -87,7 +87,7 @@ def postconf_edit(conf: Path, sets: list[tuple[str, str]], removes: list[str]) -
 
 def _ok(proc, what: str) -> None:
     if proc.returncode != 0:
-        raise LintError([f"{what}: {w}" for w in _lines(proc.stderr)] or [f"{what}: exit status {proc.returncode}"])
+        raise LintError([f"{what}: {w}" for w in stderr_lines(proc.stderr)] or [f"{what}: exit status {proc.returncode}"])
 
 
 def load_host_state(path: Path) -> dict[str, str | None]:
@@ -110,7 +110,9 @@ def merge(params: list[tuple[str, str]], current: dict[str, str], previous: dict
     remove (parameters an earlier install set that this rendering no longer has, still at our
     value), the admin's values that stand in the way, notes for the admin, and the updated
     record of the host's own values."""
-    sets, notes, conflicts = [], [], []
+    sets: list[tuple[str, str | None]] = []
+    notes: list[str] = []
+    conflicts: list[str] = []
     host = dict(host)
     for name, value in params:
         if name in SHARED_LISTS:
@@ -157,7 +159,9 @@ def merge(params: list[tuple[str, str]], current: dict[str, str], previous: dict
 
 def unmerge(previous: dict[str, str], current: dict[str, str], host: dict[str, str | None], main_cf: Path):
     """The main.cf edits of an uninstall: (sets, removes, notes)."""
-    sets, removes, notes = [], [], []
+    sets: list[tuple[str, str | None]] = []
+    removes: list[str] = []
+    notes: list[str] = []
     for name, value in previous.items():
         if name in SHARED_LISTS:
             theirs = without_ours(current.get(name, ""), milter_entries(value))

@@ -15,12 +15,12 @@ import os
 import pwd
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Callable
 
 from .. import engines
 from ..errors import EngineError
+from ..milter import health
 from .layout import DEFAULT_POSTFIX_DIR, SERVICE_USER, Target
 
 USER = SERVICE_USER  # the milter's own system user: never root, never postfix
@@ -39,8 +39,9 @@ def ensure_user(name: str = USER) -> bool:
         return False
     except KeyError:
         pass
-    if engines.which("adduser"):
-        argv = [engines.which("adduser"), "--system", "--group", "--no-create-home", "--home", "/nonexistent",
+    adduser = engines.which("adduser")
+    if adduser:
+        argv = [adduser, "--system", "--group", "--no-create-home", "--home", "/nonexistent",
                 "--quiet", name]
     else:
         argv = [engines.require("useradd"), "--system", "--user-group", "--no-create-home",
@@ -179,7 +180,7 @@ def reload_postfix(target: Target, say: Callable[[str], None]) -> None:
 def reload_spamd(say: Callable[[str], None], *, units: tuple[str, ...] = ("spamd", "spamassassin"),
                  pidfiles: tuple[Path, ...] = SPAMD_PIDFILES) -> None:
     """The host's own spamd (the one amavis or spamc at delivery use) rereads the rules."""
-    systemctl = engines.which("systemctl")
+    systemctl = engines.which("systemctl") or ""
     # Debian 12 names the unit spamd (package spamd); Debian 11 and older, spamassassin.
     for unit in units if systemctl else ():
         if engines.run([systemctl, "is-active", "--quiet", unit]).returncode != 0:
@@ -201,8 +202,6 @@ def reload_spamd(say: Callable[[str], None], *, units: tuple[str, ...] = ("spamd
 def bring_up(services, units: list[str], milter_conf: Path, *, deadline: float = 30.0) -> str:
     """Start (or restart) UNITS in order and wait until ``bouncegen milter --check`` passes on
     MILTER_CONF; its OK line, or health.CheckError with the one line of what failed."""
-    from ..milter import health
-
     services.prepare()
     for unit in units:
         services.restart(unit)

@@ -8,8 +8,10 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UsageError
+from ..milter.settings import check_rendered
 from ..renderer import inventory, render
-from .layout import _MAP_REF, _PARAM
+from .layout import MAP_REF, PARAM_LINE
+
 
 def source_dir(spec: str | Path, stack: contextlib.ExitStack, *, do_lint: bool = True) -> Path:
     """The rendered output to install: SPEC itself when it is a directory written by `bouncegen
@@ -27,7 +29,7 @@ def source_dir(spec: str | Path, stack: contextlib.ExitStack, *, do_lint: bool =
     if path.is_file():
         inv = inventory.load(path)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bouncegen-src-")))
-        render.render(inv, tmp / "build", require_tools=True, do_lint=do_lint)
+        render.render(inv, tmp / "build", require_tools=True, do_lint=do_lint, checks=(check_rendered,))
         return tmp / "build"
     raise UsageError(f"{path}: no such inventory or rendered directory")
 
@@ -46,7 +48,7 @@ def parse_main_cf(text: str, name: str) -> list[tuple[str, str]]:
             else:
                 params[-1] = (params[-1][0], f"{params[-1][1]} {line.strip()}")
             continue
-        m = _PARAM.match(line)
+        m = PARAM_LINE.match(line)
         if not m:
             problems.append(f"{name}:{lineno}: not a 'name = value' line: {line.strip()!r}")
             continue
@@ -62,6 +64,6 @@ def map_types(params: list[tuple[str, str]]) -> dict[str, str]:
     """{map file name: table type} for every map that the main.cf lines name under bouncegen/."""
     found: dict[str, str] = {}
     for _, value in params:
-        for typ, name in _MAP_REF.findall(value):
+        for typ, name in MAP_REF.findall(value):
             found[name] = typ
     return found

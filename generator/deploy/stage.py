@@ -13,11 +13,12 @@ from pathlib import Path
 
 from .. import engines
 from ..errors import LintError, UsageError
+from ..facts import MAPS_SUBDIR
 from . import maincf
-from .files import _is_ours, _read, _udiff
-from .layout import INDEXED, HOST_STATE, MAPS_SUBDIR, MILTER_UNIT, STATE_FILE, Plan, Target
+from .files import is_ours, live_diff, read_or_none
+from .layout import HOST_STATE, INDEXED, MILTER_UNIT, STATE_FILE, Plan, Target
 from .source import map_types, parse_main_cf
-from .validate import _lines, _strip_prog
+from .validate import stderr_lines, strip_prog
 
 
 def service_files(src: Path, target: Target) -> list[tuple[Path, Path]]:
@@ -38,9 +39,9 @@ def installed_service_files(target: Target) -> list[Path]:
     """bouncegen's files under /etc/bouncegen and its units in /etc/systemd/system (by MARKER)."""
     found = []
     if target.etc_dir.is_dir():
-        found += [f for f in sorted(target.etc_dir.rglob("*")) if f.is_file() and _is_ours(f)]
+        found += [f for f in sorted(target.etc_dir.rglob("*")) if f.is_file() and is_ours(f)]
     if target.units_dir.is_dir():
-        found += [f for f in sorted(target.units_dir.glob("bouncegen*")) if f.is_file() and _is_ours(f)]
+        found += [f for f in sorted(target.units_dir.glob("bouncegen*")) if f.is_file() and is_ours(f)]
     return found
 
 
@@ -68,7 +69,7 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
     plan.stage_sa.mkdir(parents=True)
     if target.sa_dir.is_dir():
         for f in sorted(target.sa_dir.iterdir()):
-            if f.is_file() and (f.name in new_sa or not _is_ours(f)):
+            if f.is_file() and (f.name in new_sa or not is_ours(f)):
                 shutil.copy2(f, plan.stage_sa / f.name)
             elif f.is_file():
                 plan.removes.append(f)  # a file of ours that this rendering no longer has
@@ -93,7 +94,7 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
 
     # Which current values are ours (from the previous install) and which the admin set.
     current = {} if fresh else maincf.postconf_n(plan.stage_pf)
-    previous_text = _read(target.maps_dir / STATE_FILE)
+    previous_text = read_or_none(target.maps_dir / STATE_FILE)
     previous = dict(parse_main_cf(previous_text, STATE_FILE)) if previous_text else {}
     host = maincf.load_host_state(target.maps_dir / HOST_STATE)
     sets, removes, conflicts, notes, host = maincf.merge(params, current, previous, host, main_cf,
@@ -131,16 +132,16 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
         if typ in INDEXED:
             proc = engines.run([postmap, "-c", str(plan.stage_pf), f"{typ}:{maps / name}"])
             if proc.returncode != 0 or proc.stderr.strip():
-                raise LintError([f"postmap {typ}:{name}: {_strip_prog(w)}" for w in _lines(proc.stderr)]
+                raise LintError([f"postmap {typ}:{name}: {strip_prog(w)}" for w in stderr_lines(proc.stderr)]
                                 or [f"postmap {name}: exit status {proc.returncode}"])
 
     # The plan: maps (sources, then indexed files), SpamAssassin files, main.cf last.
     def text_change(staged: Path, live: Path) -> None:
-        old = _read(live)
+        old = read_or_none(live)
         new = staged.read_text(encoding="utf-8")
         if old != new:
             plan.writes.append((staged, live))
-            plan.diff += _udiff(old, new, live)
+            plan.diff += live_diff(old, new, live)
 
     changed_sources = set()
     for f in sorted(maps.iterdir()):
@@ -173,9 +174,9 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
     plan.units = unit_order([live.name for _, live in services if live.parent == target.units_dir])
 
     for f in plan.removes:
-        plan.diff += _udiff(_read(f), None, f) if f.suffix not in INDEXED.values() else [f"remove {f}\n"]
-    old, new = _read(main_cf), (plan.stage_pf / "main.cf").read_text(encoding="utf-8")
+        plan.diff += live_diff(read_or_none(f), None, f) if f.suffix not in INDEXED.values() else [f"remove {f}\n"]
+    old, new = read_or_none(main_cf), (plan.stage_pf / "main.cf").read_text(encoding="utf-8")
     if old != new:
         plan.main_cf = (plan.stage_pf / "main.cf", main_cf)
-        plan.diff += _udiff(old, new, main_cf)
+        plan.diff += live_diff(old, new, main_cf)
     return plan, types

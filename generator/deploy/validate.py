@@ -7,15 +7,18 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 from .. import engines
-from .layout import INDEXED, MAPS_SUBDIR
+from ..facts import MAPS_SUBDIR
+from .layout import INDEXED
 
-def _lines(text: str) -> list[str]:
+
+def stderr_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _strip_prog(line: str) -> str:
+def strip_prog(line: str) -> str:
     # "/usr/sbin/postconf: warning: ..." and "postconf: warning: ..." are the same warning
     return re.sub(r"^\S*/(\w[\w-]*:)", r"\1", line)
 
@@ -30,7 +33,7 @@ def sa_lint(site: Path, scratch: Path) -> list[str]:
         env={"HOME": str(home), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C"},
     )
     # "Nov 27 13:08:37.412 [16560] warn: ..." -> "warn: ...": comparable with the baseline's
-    out = [re.sub(r"^\w{3} +\d+ [\d:.]+ \[\d+\] ", "", w) for w in _lines(proc.stderr)]
+    out = [re.sub(r"^\w{3} +\d+ [\d:.]+ \[\d+\] ", "", w) for w in stderr_lines(proc.stderr)]
     if proc.returncode != 0 and not out:
         out.append(f"exit status {proc.returncode}")
     return [f"spamassassin --lint: {w}" for w in out]
@@ -40,22 +43,22 @@ def pf_check(conf: Path, *, run_postfix_check: bool) -> list[str]:
     """postconf -n (and, as root with a master.cf, postfix check) on CONF: their warnings."""
     out = []
     proc = engines.run([engines.require("postconf"), "-c", str(conf), "-n"])
-    warnings = _lines(proc.stderr)
+    warnings = stderr_lines(proc.stderr)
     if not (conf / "master.cf").exists():
         # A --root without master.cf (a staged tree): main.cf is all there is to check.
         warnings = [w for w in warnings if not re.search(r"open \S*/master\.cf: No such file", w)]
-    out += [f"postconf -n: {_strip_prog(w)}" for w in warnings]
+    out += [f"postconf -n: {strip_prog(w)}" for w in warnings]
     if proc.returncode != 0 and not proc.stderr.strip():
         out.append(f"postconf -n: exit status {proc.returncode}")
     if run_postfix_check:
         proc = engines.run([engines.require("postfix"), "-c", str(conf), "check"])
-        out += [f"postfix check: {_strip_prog(w)}" for w in _lines(proc.stderr)]
+        out += [f"postfix check: {strip_prog(w)}" for w in stderr_lines(proc.stderr)]
         if proc.returncode != 0 and not proc.stderr.strip():
             out.append(f"postfix check: exit status {proc.returncode}")
     return out
 
 
-def _probe_maps(conf: Path, types: dict[str, str]) -> list[str]:
+def probe_maps(conf: Path, types: dict[str, str]) -> list[str]:
     """Every regexp/pcre map must load without a warning and must not match a probe string (a
     catch-all pattern would refuse all mail); indexed maps must answer a query."""
     postmap = engines.require("postmap")
@@ -64,7 +67,7 @@ def _probe_maps(conf: Path, types: dict[str, str]) -> list[str]:
         path = conf / MAPS_SUBDIR / name
         probe = "<>" if typ in INDEXED else "bouncegen-install-probe"
         proc = engines.run([postmap, "-c", str(conf), "-q", probe, f"{typ}:{path}"])
-        problems += [f"postmap {name}: {_strip_prog(w)}" for w in _lines(proc.stderr)]
+        problems += [f"postmap {name}: {strip_prog(w)}" for w in stderr_lines(proc.stderr)]
         if proc.returncode not in (0, 1):
             problems.append(f"postmap {name}: exit status {proc.returncode}")
         elif proc.returncode == 0 and typ not in INDEXED:
@@ -72,12 +75,12 @@ def _probe_maps(conf: Path, types: dict[str, str]) -> list[str]:
     return problems
 
 
-def _postfix_check_possible(conf: Path) -> bool:
+def postfix_check_possible(conf: Path) -> bool:
     # postfix check needs root and a master.cf to check the services against.
     return os.geteuid() == 0 and (conf / "master.cf").is_file() and engines.which("postfix") is not None
 
 
-def _lint_site(site: Path, scratch: Path) -> list[str]:
+def lint_site(site: Path, scratch: Path) -> list[str]:
     """Lint a site directory as SpamAssassin would read it. A directory without any .pre file
     (a fresh --root) is linted beside the host's stock .pre files, which load the plugins
     (VBounce) our rules are written for; without them the rules inside ifplugin would go unlinted."""
@@ -106,7 +109,7 @@ def inactive_rules(site: Path, names: list[str], scratch: Path) -> list[str]:
     """Those of NAMES that SpamAssassin does not define with SITE as its site directory."""
     if not names:
         return []
-    if not any(site.glob("*.pre")):  # as _lint_site: a fresh --root, beside the stock .pre files
+    if not any(site.glob("*.pre")):  # as lint_site: a fresh --root, beside the stock .pre files
         lint_copy = scratch / "sa-rules"
         shutil.rmtree(lint_copy, ignore_errors=True)
         site = engines.sa_site_dir(lint_copy, site)
@@ -120,12 +123,12 @@ def inactive_rules(site: Path, names: list[str], scratch: Path) -> list[str]:
 
 
 def validate(sa_site: Path, pf_conf: Path, types: dict[str, str], scratch: Path, *,
-             baseline: list[str] = (), rename: dict[Path, Path] | None = None) -> list[str]:
+             baseline: Sequence[str] = (), rename: dict[Path, Path] | None = None) -> list[str]:
     """New problems of this SpamAssassin site dir + Postfix config dir (those in BASELINE, the
     warnings the current configuration already gives, are not counted)."""
-    found = _lint_site(sa_site, scratch / "sa")
-    found += pf_check(pf_conf, run_postfix_check=_postfix_check_possible(pf_conf))
-    found += _probe_maps(pf_conf, types)
+    found = lint_site(sa_site, scratch / "sa")
+    found += pf_check(pf_conf, run_postfix_check=postfix_check_possible(pf_conf))
+    found += probe_maps(pf_conf, types)
     for old, new in (rename or {}).items():
         found = [w.replace(str(old), str(new)) for w in found]
     base = set(baseline)

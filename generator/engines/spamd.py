@@ -30,7 +30,7 @@ from .. import engines
 from ..errors import EngineError
 
 # Settings for a reproducible, offline verdict; the plugin-guarded ones only apply if loaded.
-_PRIVATE_CF = """\
+PRIVATE_CF = """\
 # bouncegen private spamd: deterministic, offline verdicts
 use_bayes 0
 bayes_auto_learn 0
@@ -65,7 +65,7 @@ def _group_members(pgid: int) -> list[int]:
     return sorted(members)
 
 
-def _stop_group(pgid: int, proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
+def stop_group(pgid: int, proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
     """SIGTERM the process group, wait for every member to go, SIGKILL what is left."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -135,7 +135,7 @@ class Spamd:
         else:
             site = engines.sa_site_dir(self.workdir / "site", self.rendered_sa)
         paths.append(f"--siteconfigpath={site}")
-        (site / "01_bouncegen_private.cf").write_text(_PRIVATE_CF + self.extra_cf)
+        (site / "01_bouncegen_private.cf").write_text(PRIVATE_CF + self.extra_cf)
         home = self.workdir / "home"
         home.mkdir(exist_ok=True)
         for d in (self.workdir, site, home, *((rules,) if self.profile == "lean" else ())):
@@ -164,12 +164,13 @@ class Spamd:
             if self._wait_ready():
                 return self
             self._terminate()
-        tail = self._log_tail()
+        tail = self.log_tail()
         self.stop()
         raise EngineError(f"spamd: did not start; the end of its log:\n{tail}")
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + self.start_timeout
+        assert self.proc is not None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
@@ -182,7 +183,7 @@ class Spamd:
                 time.sleep(0.2)
         return False
 
-    def _log_tail(self) -> str:
+    def log_tail(self) -> str:
         lines = []
         for f in (self.errlog, self.log):
             try:
@@ -240,7 +241,7 @@ class Spamd:
 
     def _terminate(self) -> None:
         if self._pgid is not None:
-            _stop_group(self._pgid, self.proc)
+            stop_group(self._pgid, self.proc)
             self._pgid = None
         self.proc = None
 

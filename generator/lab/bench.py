@@ -28,11 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..runner import check
 from .. import engines
-from ..renderer import inventory, render
 from ..engines.postfix_tables import PostfixChecks
-from ..engines.spamd import _PRIVATE_CF, PROFILES, Spamd
+from ..engines.spamd import PRIVATE_CF, PROFILES, Spamd
+from ..renderer import inventory, render
+from ..runner import check
 
 
 def _xargs(files: list[Path], jobs: int, command: str) -> float:
@@ -61,7 +61,7 @@ def postmap_alone(pf: PostfixChecks, files: list[Path], jobs: int) -> float:
 def naive(rendered: Path, files: list[Path], scratch: Path) -> float:
     exe = engines.require("spamassassin")
     site = engines.sa_site_dir(scratch / "naive-site", rendered / "spamassassin")
-    (site / "01_bouncegen_private.cf").write_text(_PRIVATE_CF)
+    (site / "01_bouncegen_private.cf").write_text(PRIVATE_CF)
     home = scratch / "naive-home"
     home.mkdir(exist_ok=True)
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C"}
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         opts = check.Options(inventory=Path(args.inventory), corpus=corpus,
                              manifest=Path(args.manifest) if args.manifest else None, jobs=jobs, lint=False,
                              progress=False)
-        raw_s = {p: [] for p in PROFILES}
-        runner_s = {p: [] for p in PROFILES}
+        raw_s: dict[str, list[float]] = {p: [] for p in PROFILES}
+        runner_s: dict[str, list[float]] = {p: [] for p in PROFILES}
         for r in range(args.rounds):
             for profile in PROFILES:
                 raw_s[profile].append(raw_spamc(rendered, files, jobs, profile))

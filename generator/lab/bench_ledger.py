@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,9 +29,9 @@ import time
 from pathlib import Path
 
 from .. import engines
-from . import daemon
 from ..engines.spamd import free_port
 from ..ledger import entry_key, open_store
+from . import daemon
 
 PERL_SQLITE = r'''
 use strict; use warnings; use DBI; use Time::HiRes qw(time);
@@ -98,12 +97,13 @@ class _Redis:
 
 def _messages(key: bytes, recorded: list[str], n: int) -> tuple[list[list[str]], list[list[str]]]:
     """n messages of three IDs each (half naming one recorded ID): as Message-IDs and as entries."""
-    ids, entries = [], []
+    ids: list[list[str]] = []
+    entries: list[list[str]] = []
     for i in range(n):
         refs = [f"<{secrets.token_hex(8)}@foreign.test>", f"<{secrets.token_hex(8)}@example.org>"]
         refs.append(recorded[(i * 7919) % len(recorded)] if i % 2 == 0 else f"<{secrets.token_hex(8)}@example.net>")
         ids.append(refs)
-        entries.append([entry_key(key, r) for r in refs])
+        entries.append([e for r in refs if (e := entry_key(key, r)) is not None])
     return ids, entries
 
 
@@ -123,6 +123,7 @@ def bench_store(kind: str, url: str, key: bytes, n: int, lookups: int, batch: in
 
     before = 0
     if kind == "redis":
+        assert redis_port is not None
         before = redis_client.Redis(port=redis_port).info("memory")["used_memory"]
     with open_store(url, key, 30, timeout=30) as store:
         t0 = time.perf_counter()
@@ -139,9 +140,11 @@ def bench_store(kind: str, url: str, key: bytes, n: int, lookups: int, batch: in
             lat_py.append(time.perf_counter() - t1)
         py_s = time.perf_counter() - t0
     if kind == "redis":
+        assert redis_port is not None
         size = redis_client.Redis(port=redis_port).info("memory")["used_memory"] - before
         hits, lat = _perl_lookups(PERL_REDIS, [f"127.0.0.1:{redis_port}"], entries)
     else:
+        assert db_path is not None
         size = sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
         since = int(time.time() // 86400) - 30
         hits, lat = _perl_lookups(PERL_SQLITE, [str(db_path), str(since)], entries)

@@ -26,14 +26,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 from .. import engines
-from . import daemon
-from ..renderer import render
-from ..errors import EngineError
-from ..renderer.inventory import Inventory
 from ..engines.spamd import Spamd, free_port
+from ..errors import EngineError
+from ..renderer import render
+from ..renderer.inventory import Inventory
+from . import daemon
 
 USERS = ("alice", "bob")
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
@@ -296,8 +297,6 @@ class PostfixLab:
         """bouncegen's milter in the relay role (a rendered relay/bouncegen-relay.conf whose socket
         the caller wired into smtpd_milters/non_smtpd_milters through extra_params). ``umask``:
         e.g. 0 so that the SQLite -wal/-shm files it creates stay writable for spamd's user."""
-        import tomllib
-
         sock = tomllib.loads(Path(conf).read_text())["milter"]["socket"]
         port = int(sock.rpartition(":")[2])
         log = open(self.tmp / "relay-milter.log", "ab")

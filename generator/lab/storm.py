@@ -12,7 +12,7 @@ ceiling. Counts come from Postfix's own log (maillog_file) and the Maildirs.
 
 Exit status 1 if any backscatter was accepted, any legitimate mail lost, or any SAV callout
 refused; 0 otherwise. Figures are printed as a table; --json FILE writes one record per run
-(DESIGN.md: {"ceiling_per_s", "runs": [{"kind", "policy", "profile", "sent", ...}]}).
+(docs/measurements.md: {"ceiling_per_s", "runs": [{"kind", "policy", "profile", "sent", ...}]}).
 """
 
 from __future__ import annotations
@@ -31,14 +31,12 @@ import threading
 import time
 from pathlib import Path
 
-from .. import batv as batv_scheme
-from .. import engines
+from .. import batv as batv_scheme, engines
+from ..engines.spamd import free_port
 from ..renderer import inventory
 from . import mail as samples
 from .postfix_lab import PostfixLab
 from .site import EXAMPLE, FOREIGN, MX1, OUR_RELAY, example_site
-from ..engines.spamd import free_port
-
 
 BACKSCATTER_RCPT = "bob@example.org"
 LEGIT_RCPT = "alice@example.org"
@@ -149,6 +147,7 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
                     concurrency=concurrency) as lab:
         out["in_flow_delay_effective"] = engines.run(
             [lab.postconf, "-c", str(lab.conf), "-h", "in_flow_delay"]).stdout.strip()
+        assert lab.spamd is not None and lab.spamd.proc is not None and lab.milter_proc is not None
         parts = {"postfix": _sid(lab.master_pid), "spamd": _sid(lab.spamd.proc.pid), "milter": _sid(lab.milter_proc.pid)}
         sids = {s for s in parts.values() if s}
         part_cpu0 = {k: _cpu_seconds({v}) for k, v in parts.items() if v}
@@ -176,7 +175,8 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         sav = Timer(lambda: sav_callout(lab), 0.2)
         trickle = Timer(one_legit, 0.5)
         cpu0, t0 = _cpu_seconds(sids), time.monotonic()
-        sav.start(), trickle.start()
+        sav.start()
+        trickle.start()
         procs = [_smtp_source(["-A", "-s", str(per_kind_sessions), "-m", str(per_kind), "-f", "", "-M",
                                f"{name}.bouncer.test", "-t", BACKSCATTER_RCPT, "-F", str(files[name])], lab.port)
                  for name, _ in kinds]
@@ -186,10 +186,12 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
             if p.returncode not in (0,):
                 errors.append(err.decode(errors="replace")[-300:])
         storm_s = time.monotonic() - t0
-        sav.halt.set(), trickle.halt.set()
-        sav.join(), trickle.join()
+        sav.halt.set()
+        trickle.halt.set()
+        sav.join()
+        trickle.join()
         cpu = _cpu_seconds(sids) - cpu0
-        out["cpu_by_part"] = {k: round(_cpu_seconds({parts[k]}) - c, 1) for k, c in part_cpu0.items()}
+        out["cpu_by_part"] = {k: round(_cpu_seconds({v}) - c, 1) for k, c in part_cpu0.items() if (v := parts[k])}
         # After the storm: SAV callouts on a quiet server.
         after = []
         for _ in range(20):
@@ -270,7 +272,7 @@ def run_ham(lab, count: int, sessions: int, tmp: Path) -> dict:
 
 
 def runs_of(r: dict) -> list[dict]:
-    """The JSON records (DESIGN.md: exactly these keys) of one policy x profile lab."""
+    """The JSON records (docs/measurements.md: exactly these keys) of one policy x profile lab."""
     sd = r["sav_during"]
     storm = {"kind": "storm", "policy": r["policy"], "profile": r["profile"], "sent": r["backscatter_sent"],
              "refused": r["backscatter_refused"], "refused_per_s": r["rejects_per_second"],

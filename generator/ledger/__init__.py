@@ -1,5 +1,5 @@
 """The sent-mail ledger: keyed hashes of the Message-IDs our relays sent, with the day they were
-recorded (DESIGN.md, "Proof of origin").
+recorded (docs/design.md, "Proof of origin").
 
 The outbound side (a relay: the milter in its relay role, or ``bouncegen ledger import`` of the
 relays' maillogs) records; the inbound side (the BouncegenRescue SpamAssassin plugin on the MX)
@@ -20,7 +20,7 @@ sa_plugin/Bouncegen/Rescue.pm implements the same normalisation and key:
   ``redis://[:password@]host[:port][/db]`` (``bouncegen:sent:<hex>`` = day, with a TTL).
 """
 
-from .keys import KEY_BYTES, entry_key, create_key_file, load_key, normalise, today
+from .keys import KEY_BYTES, create_key_file, entry_key, load_key, normalise, today
 from .store import (
     LedgerError,
     RedisStore,

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
 from pathlib import Path
 
 from ..errors import LedgerError
+from ..secretfile import read_ascii, write_new
 
 KEY_BYTES = 32   # random bytes of a site key
 ENTRY_BYTES = 16  # bytes of the HMAC kept as an entry key (32 hex characters)
@@ -31,7 +31,7 @@ def normalise(value: str | None) -> str | None:
     (folded IDs) and the part after the last ``@`` lower-cased (domains are case-insensitive,
     local parts are not). White space and case are ASCII only (space, tab, CR, LF, FF, VT;
     A-Z): the same in Perl whether the plugin's text is bytes or characters, and independent of
-    Unicode case and space tables (Python's ``str.lower``/``\s`` and Perl's ``lc``/``\s`` differ)."""
+    Unicode case and space tables (Python's ``str.lower``/``\\s`` and Perl's ``lc``/``\\s`` differ)."""
     if value is None:
         return None
     start = value.find("<")
@@ -68,10 +68,7 @@ def today(now: float | None = None) -> int:
 def load_key(path: str | Path) -> bytes:
     """Read a key file: white space stripped, hex-decoded, exactly 32 bytes; LedgerError else."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LedgerError(f"{path}: cannot read the ledger key: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_ascii(path, LedgerError, "the ledger key")
     try:
         key = bytes.fromhex("".join(text.split()))
     except ValueError:
@@ -89,16 +86,10 @@ def create_key_file(path: str | Path) -> bytes:
     path = Path(path)
     key = secrets.token_bytes(KEY_BYTES)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_new(path, (key.hex() + "\n").encode("ascii"))
     except FileExistsError:
         raise LedgerError(f"{path}: a ledger key exists already; it is never replaced "
                           "(remove it by hand only to start a new, empty ledger)") from None
     except OSError as exc:
         raise LedgerError(f"{path}: cannot create the ledger key: {exc.strerror or exc}") from None
-    try:
-        os.fchmod(fd, 0o600)  # whatever the umask
-        os.write(fd, (key.hex() + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
     return key

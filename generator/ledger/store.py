@@ -24,14 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from .. import defaults
 from ..errors import LedgerError
 from . import keys
 
-DEFAULT_DAYS = 30
-MAX_DAYS = 365
+DEFAULT_DAYS = defaults.LEDGER_DAYS
+MAX_DAYS = defaults.LEDGER_MAX_DAYS
 REDIS_PREFIX = "bouncegen:sent:"
-REDIS_DEFAULT_PORT = 6379
-DEFAULT_TIMEOUT = 2.0  # seconds: connect and each command
+REDIS_DEFAULT_PORT = defaults.REDIS_PORT
+DEFAULT_TIMEOUT = defaults.LEDGER_TIMEOUT  # seconds: connect and each command
 
 _PATH = re.compile(r"/[A-Za-z0-9._/-]+")
 _REDIS_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$")
@@ -83,7 +84,7 @@ def parse_store_url(url: str) -> StoreURL:
         netloc = parts.netloc.rsplit("@", 1)[-1]
         m = re.match(r"^(\[[^\]]*\]|[^:]*)(?::([^:]*))?$", netloc)
         host = m.group(1) if m else ""
-        if not host or not _REDIS_HOST.match(host):
+        if m is None or not host or not _REDIS_HOST.match(host):
             raise LedgerError(f"{shown!r}: not a Redis host: {expected}")
         port = REDIS_DEFAULT_PORT
         if m.group(2) is not None:
@@ -91,11 +92,11 @@ def parse_store_url(url: str) -> StoreURL:
                 raise LedgerError(f"{shown!r}: the Redis port must be a number from 1 to 65535")
             port = int(m.group(2))
         db = 0
-        path = parts.path
-        if path not in ("", "/"):
-            if not re.fullmatch(r"/[0-9]{1,5}", path) or int(path[1:]) > 65535:
+        db_path = parts.path
+        if db_path not in ("", "/"):
+            if not re.fullmatch(r"/[0-9]{1,5}", db_path) or int(db_path[1:]) > 65535:
                 raise LedgerError(f"{shown!r}: the Redis database must be a number, as in redis://host:6379/0")
-            db = int(path[1:])
+            db = int(db_path[1:])
         password = urllib.parse.unquote(parts.password) if parts.password else None
         return StoreURL("redis", host=host.strip("[]"), port=port, db=db, password=password, shown=shown)
     raise LedgerError(f"{shown!r} is not a ledger store URL: {expected}")
@@ -125,9 +126,7 @@ class Store:
         self.days = days
 
     def _entries(self, ids: Iterable[str]) -> list[str]:
-        out = {keys.entry_key(self.key, i) for i in ids}
-        out.discard(None)
-        return sorted(out)
+        return sorted({e for i in ids if (e := keys.entry_key(self.key, i)) is not None})
 
     def record(self, ids: Iterable[str], day: int | None = None) -> int:
         """Record Message-IDs as sent on ``day`` (default today); returns how many entries were
@@ -167,7 +166,8 @@ class SqliteStore(Store):
 
     def __init__(self, url: StoreURL, key: bytes, days: int = DEFAULT_DAYS, *, timeout: float = DEFAULT_TIMEOUT):
         super().__init__(url, key, days)
-        self.path = url.path
+        assert url.path is not None  # parse_store_url gives every sqlite: URL a path
+        self.path: Path = url.path
         self._expired_on: int | None = None
         try:
             self.db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
@@ -269,7 +269,8 @@ class RedisStore(Store):
 
     def stats(self) -> Stats:
         def scan():
-            count, oldest, size = 0, None, 0
+            count, size = 0, 0
+            oldest: int | None = None
             batch: list[bytes] = []
 
             def flush():
@@ -279,7 +280,7 @@ class RedisStore(Store):
                     pipe.get(k)
                     pipe.memory_usage(k)
                 res = pipe.execute()
-                for value, usage in zip(res[::2], res[1::2]):
+                for value, usage in zip(res[::2], res[1::2], strict=False):
                     if value is not None and value.isdigit():
                         oldest = int(value) if oldest is None else min(oldest, int(value))
                     size += usage or 0

@@ -48,13 +48,15 @@ class Gate:
     unsigned_ok: frozenset[str]  # exempt recipients and exempt senders: addresses or domains
     days: int
     keys: batv.KeyCache
+    enforce: bool = True  # refuse at DATA; false during a roll-out
 
     @classmethod
     def from_table(cls, t: dict) -> "Gate":
         """From the [batv] table of the rendered milter settings (KeyError/TypeError if broken)."""
         return cls(domains=frozenset(str(d).lower() for d in t["domains"]),
                    unsigned_ok=frozenset(str(a).lower() for a in t.get("unsigned_recipients", [])),
-                   days=int(t["days"]), keys=batv.KeyCache(t["key_file"]))
+                   days=int(t["days"]), keys=batv.KeyCache(t["key_file"]),
+                   enforce=bool(t.get("enforce", True)))
 
     def rcpt(self, address: str, now: float | None = None) -> Rcpt:
         """Classify one recipient. BatvError when a tag needs the keys and they are unreadable."""
@@ -76,7 +78,8 @@ class Gate:
         """A null-sender message whose recipients are all unsigned addresses of BATV domains.
         Reads the keys (BatvError when unreadable): a site whose keys are broken cannot be sure
         its relays signed, so it must not refuse for good."""
-        if sender.strip().strip("<>") or not rcpts or any(r.kind is not Kind.UNSIGNED for r in rcpts):
+        if (not self.enforce or sender.strip().strip("<>") or not rcpts
+                or any(r.kind is not Kind.UNSIGNED for r in rcpts)):
             return False
         self.keys.get()
         return True

@@ -3,7 +3,8 @@ an install gates on and a monitor can run (as ``opendkim -n`` is opendkim's).
 
 Three checks, in order, each failure one line naming what failed:
 
-1. settings: the file parses (Settings.load);
+1. settings: the file parses (Settings.load); with ``[batv]``, the key file reads (an
+   unreadable one would make every tagged recipient and every refusal at DATA a 4xx);
 2. spamd: answers PING (SPAMC/1.5, its own protocol) at the address the settings name;
 3. milter: something listens on the milter socket and completes a milter handshake — the
    SMFIC_OPTNEG negotiation Postfix opens every connection with, by hand: a packet is a 4-byte
@@ -96,11 +97,12 @@ def check(config: str | Path, *, timeout: float = 5.0) -> str:
     settings, CheckError for spamd and the milter socket)."""
     t0 = time.monotonic()
     cfg = Settings.load(config)
+    batv = f", BATV keys {len(cfg.batv.keys.get().keys)}" if cfg.batv is not None else ""  # BatvError: exit 1
     spamd_ping(cfg.spamd_host, cfg.spamd_port, timeout)
     version, _, _ = milter_handshake(cfg.socket, timeout)
     ms = (time.monotonic() - t0) * 1000
     return (f"OK: {config}: spamd {cfg.spamd_host}:{cfg.spamd_port} answers PING, "
-            f"milter {cfg.socket} negotiated (protocol version {version}), {ms:.0f} ms")
+            f"milter {cfg.socket} negotiated (protocol version {version}){batv}, {ms:.0f} ms")
 
 
 def wait_ready(config: str | Path, deadline_s: float, *, alive=lambda: True) -> str:

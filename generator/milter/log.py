@@ -58,10 +58,10 @@ def setup(where: str = "syslog", address: str = "/dev/log") -> logging.Logger:
         where = "stderr"
         print(f"warning: {address}: no syslog socket; logging to stderr", file=sys.stderr, flush=True)
     if where == "syslog":
-        handler: logging.Handler = logging.handlers.SysLogHandler(
-            address=address, facility=logging.handlers.SysLogHandler.LOG_MAIL)
-        handler.ident = f"{IDENT}[{os.getpid()}]: "
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        syslog = logging.handlers.SysLogHandler(address=address, facility=logging.handlers.SysLogHandler.LOG_MAIL)
+        syslog.ident = f"{IDENT}[{os.getpid()}]: "
+        syslog.setFormatter(logging.Formatter("%(message)s"))
+        handler: logging.Handler = syslog
     elif where == "stderr":
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_StderrFormatter())

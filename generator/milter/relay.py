@@ -1,5 +1,5 @@
 """bouncegen's milter in the relay role: records the Message-ID of each message leaving our relays
-in the sent-mail ledger (DESIGN.md, "Proof of origin"; rspamd's ``replies`` module is the model).
+in the sent-mail ledger (docs/design.md, "Proof of origin"; rspamd's ``replies`` module is the model).
 
 Selected by the settings file (``role = "relay"`` in ``[milter]``, rendered as
 relay/bouncegen-relay.conf when the inventory has a ``[ledger]``); wired into the relay's
@@ -18,15 +18,10 @@ to that address). Signing is not best
 effort: a message that cannot be signed (key file unreadable) is tempfailed, because the MX
 would refuse its bounces; relay/main.cf then lists the milter with default_action=tempfail.
 
-Which Message-ID: the one recipients see, i.e. the header as the message leaves cleanup. Measured
-with the lab's real Postfix 3.7.11 (tests/test_ledger_smtp.py, docs/ledger.md): cleanup adds a
-missing Message-ID (``<YYYYMMDDhhmmss.QUEUEID@myhostname>``) before it replays the headers to the
-milters, for smtpd_milters (SMTP, also from a foreign client outside
-``local_header_rewrite_clients``, with ``always_add_missing_headers = no``) and non_smtpd_milters
-(sendmail/pickup) alike: both are run by cleanup at end of message, and the header callback sees
-the added ID. So there is no macro to ask for (Postfix has no ``{msg_id}``) and no header to add
-ourselves. Should a message still reach end of message without one, there is nothing to record,
-and no bounce can quote an ID it never had: that is logged (at most once a minute).
+Which Message-ID: the one recipients see, the header as cleanup replays it to the milters, an ID
+cleanup added included (measured with Postfix 3.7: docs/ledger.md). A message without one has
+nothing to record, and no bounce can quote an ID it never had: that is logged (at most once a
+minute).
 """
 
 from __future__ import annotations
@@ -39,8 +34,11 @@ from pathlib import Path
 
 from .. import batv
 from ..errors import BatvError, BouncegenError, UsageError
+from ..ledger import keys, open_store
+from ..ledger.store import mask_url
 from .log import logger
 from .ratelog import RateLog
+from .service import pymilter_socket
 
 
 @dataclass(frozen=True)
@@ -120,8 +118,8 @@ class Recorder:
     def _store(self):
         store = getattr(self.local, "store", None)
         if store is None:
-            from ..ledger import keys, open_store
-
+            # only called when the settings record (settings.records: a [ledger] with both)
+            assert self.settings.key_file is not None and self.settings.store is not None
             key = keys.load_key(self.settings.key_file)
             store = open_store(self.settings.store, key, self.settings.days, timeout=self.settings.timeout)
             self.local.store = store
@@ -151,9 +149,7 @@ class Recorder:
 
 def run(settings: RelaySettings) -> int:
     """Serve the relay's milter connections until SIGTERM/SIGINT."""
-    import Milter  # pymilter
-
-    from ..ledger import keys
+    import Milter  # pymilter: the optional [milter] extra
 
     recorder = Recorder(settings)
     no_id = RateLog()
@@ -167,7 +163,7 @@ def run(settings: RelaySettings) -> int:
 
         def envfrom(self, mailfrom, *params):
             self.message_id = None
-            self.dnt: list[str] = []  # Disposition-Notification-To values, in order (BATV)
+            self.dnt = []  # Disposition-Notification-To values, in order (BATV)
             self.sender = mailfrom if isinstance(mailfrom, str) else bytes(mailfrom).decode("utf-8", "surrogateescape")
             return Milter.CONTINUE
 
@@ -188,6 +184,7 @@ def run(settings: RelaySettings) -> int:
             """BATV: the envelope sender in its prvs form (smfi_chgfrom); the From: header is
             untouched. Keys unreadable: 4xx, so that no mail leaves unsigned whose bounces the
             MX would then refuse."""
+            assert settings.signer is not None  # eom signs only with a signer
             try:
                 new = settings.signer.signed(self.sender)
             except BatvError as exc:
@@ -221,7 +218,7 @@ def run(settings: RelaySettings) -> int:
                 return Milter.ACCEPT
             try:
                 qid = self.getsymval("i") or "unknown"
-                if keys.normalise(self.message_id) is None:
+                if self.message_id is None or keys.normalise(self.message_id) is None:
                     no_id(f"ledger: {qid}: no Message-ID at end of message: nothing to record")
                 elif recorder.record(self.message_id, qid):
                     logger.info(f"{qid}: ledger: recorded message-id={self.message_id.strip()}")
@@ -236,12 +233,9 @@ def run(settings: RelaySettings) -> int:
             return Milter.CONTINUE
 
     Milter.factory = RelayMilter
-    # Changes nothing in the message, except the envelope sender with BATV (CHGFROM).
+    # Changes nothing in the message, except the envelope sender with BATV (CHGFROM)
     # and the Disposition-Notification-To header (CHGHDRS).
     Milter.set_flags(Milter.CHGFROM | Milter.CHGHDRS if settings.signer is not None else 0)
-    from ..ledger.store import mask_url
-    from .service import pymilter_socket
-
     sock = pymilter_socket(settings.socket)
     what = [f"ledger {mask_url(settings.store)}"] if settings.store else []
     what += [f"batv signing {' '.join(sorted(settings.signer.domains))}"] if settings.signer else []

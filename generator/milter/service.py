@@ -1,9 +1,9 @@
-"""bouncegen's milter: the ruleset's SpamAssassin verdict inside the SMTP session.
+"""bouncegen's milter: the ruleset's SpamAssassin verdict inside the SMTP session. This module
+holds what needs no pymilter: the decision (:func:`decide`, a pure function of spamd's answer
+and the settings) and the facts about a client; mx.py holds the callbacks and ``run``.
 
-Why not Debian's spamass-milter: measured with Postfix 3.7 and spamass-milter 0.4.0, it accepts a
-message with 250 when spamd is down (it ignores spamc's exit status, with or without spamc -x),
-so a spamd outage silently switches the filter off; and it rejects on the total score of all
-rules, not on the ruleset's verdict. This milter fails closed: every error is a 4xx.
+This milter fails closed: every error is a 4xx (why not Debian's spamass-milter, measured: it
+accepts when spamd is down; docs/smtp-time.md).
 
 Built on pymilter (the Python binding of Sendmail's libmilter, the reference implementation of
 the protocol, Debian's python3-milter); spamd is asked with its own protocol (SPAMC/1.5
@@ -20,17 +20,14 @@ networks and from authenticated clients is accepted without asking spamd.
 from __future__ import annotations
 
 import ipaddress
-import threading
-import time
-from email.utils import formatdate
+from dataclasses import dataclass, field
 
-from . import log
-from . import batv_gate
-from ..errors import BatvError
-from .log import decision, logger
-from .ratelog import RateLog
-from .settings import LEDGER_UNAVAIL, Settings, verdict
-from .spamc import SpamdError, spamd_symbols
+from ..facts import LEDGER_UNAVAIL
+from .settings import Settings, verdict
+
+# spamd's own rule when its time_limit cut a scan short: the verdict is not complete.
+SPAMD_TIME_LIMIT = "TIME_LIMIT_EXCEEDED"
+NO_VERDICT = "spamd stopped the scan at its time_limit: no verdict"
 
 
 def pymilter_socket(spec: str) -> str:
@@ -59,245 +56,31 @@ def is_local(hostname: str, addr: str | None) -> bool:
     return loopback and (hostname or "").lower().rstrip(".") == "localhost"
 
 
-def run(settings: Settings) -> int:
-    """Serve milter connections until SIGTERM/SIGINT (libmilter stops cleanly on both)."""
-    import Milter  # pymilter; imported here so that rendering never needs it
+@dataclass(frozen=True)
+class Decision:
+    """What the milter answers at end of message, and what it logs."""
+    action: str                    # "accept", "reject" or "tempfail"
+    points: float = 0.0
+    rules: list[str] = field(default_factory=list)   # the verdict rules that counted, sorted
+    reason: str = ""
+    reply: tuple[str, str, str] | None = None        # (SMTP code, enhanced code, text); None: accept
 
-    cfg = settings
-    if not logger.handlers:  # called without `bouncegen milter --log`: stderr
-        log.setup("stderr")
-    ledger_down = RateLog(log=logger.warning)  # a ledger outage: once a minute, not per message
-    # At most cfg.concurrency scans in flight (spamd's children): a message beyond them waits
-    # here, inside its own deadline, not in spamd's listen queue where no one sees it waiting.
-    slots = threading.BoundedSemaphore(cfg.concurrency)
+    @property
+    def refused(self) -> bool:
+        return self.action != "accept"
 
-    class BouncegenMilter(Milter.Base):
-        def __init__(self):
-            self.exempt = ""  # why this client is never judged ("" = it is)
-            self.client = ("", "")
-            self.helo = ""
-            self._reset()
 
-        def _reset(self):
-            self.sender = b""
-            self.headers: list[bytes] = []
-            self.chunks: list[bytes] = []
-            self.kept = 0      # bytes of headers and body kept for spamd (at most cfg.scan_limit)
-            self.size = 0      # bytes of the whole message, as it came
-            self.broken = ""   # a failure in a no-reply step (header, body): 4xx at eom
-            self.rcpts: list[batv_gate.Rcpt] = []  # BATV: each accepted recipient, classified
-
-        def _keep(self, data: bytes) -> bytes:
-            """The part of DATA that still fits under the scan limit; the rest is only counted,
-            so a 30 MB message costs no more memory or spamd time than the limit."""
-            self.size += len(data)
-            room = cfg.scan_limit - self.kept
-            if room <= 0:
-                return b""
-            data = data[:room]
-            self.kept += len(data)
-            return data
-
-        def _tempfail(self, why: str, ms: float = 0):
-            qid = ""
-            try:
-                qid = self.getsymval("i") or ""
-            except Exception:  # noqa: BLE001 - no context any more: log without the queue ID
-                pass
-            logger.warning(decision(qid, self.client, "tempfail", reason=why, ms=ms))
-            self.setreply("451", "4.7.1", cfg.tempfail_text)
-            return Milter.TEMPFAIL
-
-        # The macros it uses, asked for in the negotiation (not through the host's global
-        # milter_*_macros, which belong to every milter).
-        @Milter.symlist("j")
-        def connect(self, hostname, family, hostaddr):
-            try:
-                addr = hostaddr[0] if isinstance(hostaddr, tuple) and hostaddr else None
-                self.client = (hostname or "unknown", addr or "")
-                if is_local(hostname, addr):
-                    self.exempt = "local"
-                elif cfg.exempt_client(hostname, addr):
-                    self.exempt = "exempt"  # our relay, or [milter] exempt_networks
-                return Milter.CONTINUE
-            except Exception as exc:  # noqa: BLE001 - any failure is a tempfail
-                return self._tempfail(f"connect: {exc!r}")
-
-        # hello, header and body never refuse: @noreply lets Postfix send the next step without
-        # waiting for an answer to each (SMFIP_NR_*), a round trip saved per header line. A
-        # failure inside them is remembered and answered with 4xx at end of message.
-        @Milter.noreply
-        def hello(self, heloname):
-            self.helo = heloname or ""
-            return Milter.CONTINUE
-
-        @Milter.symlist("i", "{auth_authen}")
-        @Milter.decode("bytes")
-        def envfrom(self, mailfrom, *params):
-            self._reset()
-            try:
-                self.sender = mailfrom if isinstance(mailfrom, bytes) else str(mailfrom).encode("utf-8", "surrogateescape")
-                why = self.exempt or ("auth" if self.getsymval("{auth_authen}") else "")
-                if why:
-                    # Decided before the content: one line, and Postfix sends nothing more.
-                    logger.info(decision(self.getsymval("i") or "", self.client, "accept", reason=why))
-                    return Milter.ACCEPT
-                return Milter.CONTINUE
-            except Exception as exc:  # noqa: BLE001
-                return self._tempfail(f"envfrom: {exc!r}")
-
-        # -- BATV (batv_gate.py): RCPT of a tag, the null sender at DATA -------------------------
-        @Milter.decode("bytes")
-        def envrcpt(self, to, *params):
-            if cfg.batv is None:
-                return Milter.CONTINUE
-            try:
-                to = to if isinstance(to, str) else bytes(to).decode("utf-8", "surrogateescape")
-                r = cfg.batv.rcpt(to)
-                if r.kind is batv_gate.Kind.INVALID:
-                    logger.info(decision(self.getsymval("i") or "", self.client, "reject",
-                                         reason=f"batv: <{r.address}>: {r.why}"))
-                    self.setreply("550", "5.7.1", batv_gate.REJECT_RCPT_TEXT)
-                    return Milter.REJECT  # this recipient only
-                self.rcpts.append(r)
-                return Milter.CONTINUE
-            except BatvError as exc:
-                return self._tempfail(f"batv: {exc.problems[0]}")
-            except Exception as exc:  # noqa: BLE001
-                return self._tempfail(f"envrcpt: {exc!r}")
-
-        def data(self):
-            if cfg.batv is None:
-                return Milter.CONTINUE
-            try:
-                sender = self.sender.decode("utf-8", "surrogateescape")
-                if cfg.batv.refuse_at_data(sender, self.rcpts):
-                    logger.info(decision(self.getsymval("i") or "", self.client, "reject",
-                                         reason="batv: null sender to unsigned address(es) at DATA"))
-                    self.setreply("550", "5.7.1", batv_gate.REJECT_DATA_TEXT)
-                    return Milter.REJECT
-                return Milter.CONTINUE
-            except BatvError as exc:
-                return self._tempfail(f"batv: {exc.problems[0]}")
-            except Exception as exc:  # noqa: BLE001
-                return self._tempfail(f"data: {exc!r}")
-
-        def _batv_rescue(self, qid: str):
-            """A valid tag: accepted without asking spamd. The recipient is not edited here:
-            Postfix's recipient_canonical_maps (postfix/batv_recipients) delivers to the plain
-            address and keeps the tagged one as the original recipient (X-Original-To), where
-            a post-queue SpamAssassin finds the same proof; a milter delrcpt/addrcpt would make
-            the plain address the original and lose it (measured in tests/test_batv_smtp.py)."""
-            tags = " ".join(f"<{r.address}>" for r in self.rcpts if r.kind is batv_gate.Kind.VALID)
-            logger.info(decision(qid, self.client, "accept", reason=f"batv: valid tag {tags}"))
-            return Milter.ACCEPT
-        # -- end of BATV ----------------------------------------------------------------------
-
-        @Milter.noreply
-        @Milter.decode("bytes")
-        def header(self, name, value):
-            try:
-                self._header(name, value)
-            except Exception as exc:  # noqa: BLE001 - answered with 4xx at eom
-                self.broken = self.broken or f"header: {exc!r}"
-            return Milter.CONTINUE
-
-        def _header(self, name, value):
-            if not isinstance(value, bytes):
-                value = str(value).encode("utf-8", "surrogateescape")
-            if not isinstance(name, bytes):
-                name = str(name).encode("ascii", "replace")
-            # A sender must not choose the envelope sender SpamAssassin sees: drop its copy.
-            if name.lower() != ENVELOPE_HEADER.lower():
-                line = name + b": " + value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n"
-                if self.kept + len(line) <= cfg.scan_limit:  # a header is kept whole or not at all
-                    self.kept += len(line)
-                    self.headers.append(line)
-                else:
-                    self.kept = cfg.scan_limit  # nothing after a dropped header is kept either
-                self.size += len(line)
-
-        @Milter.noreply
-        def body(self, chunk):
-            try:
-                kept = self._keep(chunk)
-                if kept:
-                    self.chunks.append(kept)
-            except Exception as exc:  # noqa: BLE001 - answered with 4xx at eom
-                self.broken = self.broken or f"body: {exc!r}"
-            return Milter.CONTINUE
-
-        @Milter.symlist("i")
-        def eom(self):
-            try:
-                if self.broken:
-                    return self._tempfail(self.broken)
-                qid = self.getsymval("i") or "unknown"
-                if batv_gate.rescued(self.rcpts):  # BATV: proof of origin, no content scan
-                    return self._batv_rescue(qid)
-                myname = self.getsymval("j") or "localhost"
-                sender = self.sender.strip(b"<>")
-                # What a delivery agent would add: the envelope sender, and the hop from the
-                # client as Postfix writes it, so SpamAssassin judges the message as it would
-                # after delivery (the client is an untrusted relay, never ALL_TRUSTED).
-                received = ("Received: from %s (%s [%s])\r\n\tby %s (Postfix) with ESMTP id %s;\r\n\t%s\r\n" % (
-                    self.helo or "unknown", self.client[0], self.client[1], myname, qid, formatdate(localtime=False)))
-                msg = b"".join([ENVELOPE_HEADER + b": <" + sender + b">\r\n", received.encode("utf-8", "replace"),
-                                *self.headers, b"\r\n", *self.chunks])
-                t0 = time.monotonic()
-                if not slots.acquire(timeout=cfg.timeout):
-                    return self._tempfail(f"{qid}: no spamd slot free within {cfg.timeout:g} s")
-                try:
-                    tests = spamd_symbols(msg, cfg.spamd_host, cfg.spamd_port, max(0.1, cfg.timeout - (time.monotonic() - t0)))
-                except SpamdError as exc:
-                    return self._tempfail(str(exc), (time.monotonic() - t0) * 1000)
-                finally:
-                    slots.release()
-                ms = (time.monotonic() - t0) * 1000
-                if "TIME_LIMIT_EXCEEDED" in tests:  # spamd's time_limit cut the scan short
-                    return self._tempfail(f"{qid}: spamd stopped the scan at its time_limit: no verdict")
-                prefix = ""
-                if self.size > self.kept:  # never judged on a prefix without saying so
-                    prefix = f"judged on the first {self.kept} of {self.size} bytes (scan_limit {cfg.scan_limit})"
-                points, hit = verdict(tests, cfg.scores)
-                if points >= cfg.threshold and LEDGER_UNAVAIL in tests:
-                    # Would refuse, but the ledger that might prove the mail ours did not answer:
-                    # neither a 5xx nor an unchecked accept; the sender retries.
-                    ledger_down(decision(qid, self.client, "tempfail", points=points, rules=hit, ms=ms,
-                                         reason="ledger unavailable"))
-                    self.setreply("451", "4.7.1", cfg.tempfail_text)
-                    return Milter.TEMPFAIL
-                if points >= cfg.threshold:
-                    logger.info(decision(qid, self.client, "reject", points=points, rules=hit, ms=ms, reason=prefix, tests=tests))
-                    self.setreply("550", "5.7.1", f"{cfg.reject_text} ({' '.join(hit)})")
-                    return Milter.REJECT
-                logger.info(decision(qid, self.client, "accept", points=points, rules=hit, ms=ms, reason=prefix, tests=tests))
-                return Milter.ACCEPT
-            except Exception as exc:  # noqa: BLE001
-                return self._tempfail(f"eom: {exc!r}")
-            finally:
-                self._reset()
-
-        def abort(self):
-            self._reset()
-            return Milter.CONTINUE
-
-        def close(self):
-            return Milter.CONTINUE
-
-    if cfg.batv is None:  # no RCPT or DATA events asked for: not a round trip more without BATV
-        del BouncegenMilter.envrcpt, BouncegenMilter.data, BouncegenMilter._batv_rescue
-    Milter.factory = BouncegenMilter
-    # The milter changes nothing in the message, it only answers; SETSYMLIST: it names the
-    # macros it needs itself (@Milter.symlist above).
-    Milter.set_flags(Milter.SETSYMLIST)
-    sock = pymilter_socket(cfg.socket)
-    logger.info(f"starting: listening on {cfg.socket}, spamd {cfg.spamd_host}:{cfg.spamd_port}, "
-                f"{cfg.concurrency} scans at once, scan limit {cfg.scan_limit} bytes")
-    try:
-        Milter.runmilter("bouncegen", sock, timeout=max(60, int(cfg.timeout) * 3))
-    except Milter.error as exc:  # the socket could not be opened (port taken, no permission)
-        logger.error(f"cannot serve {cfg.socket}: {exc}")
-        return 1
-    logger.info("stopped")
-    return 0
+def decide(tests: tuple[str, ...], cfg: Settings) -> Decision:
+    """The decision on the rules spamd reported for a message (``tests``): the points of the
+    ruleset's verdict rules against the threshold. A verdict together with BG_LEDGER_UNAVAIL (the
+    ledger that might prove the mail ours did not answer) and a scan spamd cut short are 4xx:
+    neither a 5xx nor an unchecked accept; the sender retries."""
+    if SPAMD_TIME_LIMIT in tests:
+        return Decision("tempfail", reason=NO_VERDICT,
+                        reply=("451", "4.7.1", cfg.tempfail_text))
+    points, hit = verdict(tests, cfg.scores)
+    if points >= cfg.threshold and LEDGER_UNAVAIL in tests:
+        return Decision("tempfail", points, hit, "ledger unavailable", ("451", "4.7.1", cfg.tempfail_text))
+    if points >= cfg.threshold:
+        return Decision("reject", points, hit, reply=("550", "5.7.1", f"{cfg.reject_text} ({' '.join(hit)})"))
+    return Decision("accept", points, hit)

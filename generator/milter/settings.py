@@ -12,9 +12,15 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
-from ..renderer.rules import LEDGER_UNAVAIL
+from ..defaults import MILTER as DEFAULTS
+from ..errors import BouncegenError, UsageError
+from ..facts import LEDGER_UNAVAIL
 from .batv_gate import Gate
+
+# For a settings file that lacks them (rendered by an older bouncegen): what the inventory's
+# defaults render.
+CONCURRENCY = DEFAULTS["concurrency"] or DEFAULTS["spamd_children"]
+SCAN_LIMIT = DEFAULTS["scan_limit_kb"] * 1024
 
 
 @dataclass(frozen=True)
@@ -29,8 +35,8 @@ class Settings:
     exempt_networks: tuple
     exempt_hosts: tuple[str, ...]
     scores: dict
-    concurrency: int = 2  # scans in flight at once (older settings files without it: 2)
-    scan_limit: int = 512 * 1024  # bytes of a message that spamd judges
+    concurrency: int = CONCURRENCY  # scans in flight at once
+    scan_limit: int = SCAN_LIMIT    # bytes of a message that spamd judges
     batv: Gate | None = None  # [batv] of the settings: BATV checks at RCPT and DATA
 
     @classmethod
@@ -46,8 +52,8 @@ class Settings:
                 exempt_networks=tuple(ipaddress.ip_network(n) for n in ex.get("networks", [])),
                 exempt_hosts=tuple(h.lower() for h in ex.get("hosts", [])),
                 scores={str(k): float(v) for k, v in sc.items()},
-                concurrency=max(1, int(m.get("concurrency", 2))),
-                scan_limit=max(1024, int(m.get("scan_limit", 512 * 1024))),
+                concurrency=max(1, int(m.get("concurrency", CONCURRENCY))),
+                scan_limit=max(1024, int(m.get("scan_limit", SCAN_LIMIT))),
                 batv=Gate.from_table(data["batv"]) if "batv" in data else None,
             )
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
@@ -65,6 +71,19 @@ class Settings:
         # or "[addr]" otherwise), so a relay name here is not a claim the client made itself.
         name = (hostname or "").lower().rstrip(".")
         return bool(name) and not name.startswith("[") and any(fnmatch.fnmatchcase(name, h) for h in self.exempt_hosts)
+
+
+def check_rendered(rendered: Path) -> list[str]:
+    """A lint for the renderer (renderer.lint.lint's ``checks``): the milter can read the settings
+    file rendered for it (RENDERED/milter/bouncegen-milter.conf, when there is one)."""
+    conf = rendered / "milter" / "bouncegen-milter.conf"
+    if not conf.exists():
+        return []
+    try:
+        Settings.load(conf)
+    except BouncegenError as exc:
+        return [f"milter settings: {p}" for p in exc.problems]
+    return []
 
 
 def verdict(tests: tuple[str, ...], scores: dict[str, float]) -> tuple[float, list[str]]:

@@ -21,20 +21,17 @@ from typing import Any
 import email_validator
 import idna
 
+from .. import batv as batv_scheme, defaults
+from ..defaults import LEDGER_DAYS as LEDGER_DEFAULT_DAYS, LEDGER_MAX_DAYS
 from ..errors import InventoryError, LedgerError
-from ..ledger.store import DEFAULT_DAYS as LEDGER_DEFAULT_DAYS, MAX_DAYS as LEDGER_MAX_DAYS, parse_store_url
-from .. import batv as batv_scheme
+from ..ledger.store import parse_store_url
 from . import dkim as dkim_keys
 
 DSN_POLICIES = ("reject", "spamassassin")
 MAP_TYPES = ("pcre", "regexp")
 SCORE_POLICIES = ("block", "tag")
 
-POLICY_DEFAULTS: dict[str, Any] = {
-    "dsn": "reject",
-    "map_type": "pcre",
-    "scores": "block",
-}
+POLICY_DEFAULTS = defaults.POLICY
 
 # Ranges wider than these are configuration mistakes, not relays: they would rescue bounces from
 # a large part of the Internet.
@@ -67,36 +64,7 @@ class Policy:
 
 
 # [milter] (optional): the SMTP-time SpamAssassin verdict of policy.dsn = "spamassassin".
-MILTER_DEFAULTS: dict[str, Any] = {
-    # Where bouncegen's milter listens (Postfix's milter address form). 8897: no well-known milter
-    # uses it (8891 opendkim, 8892 a second opendkim in many guides, 8893 opendmarc, 8894 openarc,
-    # 11332 rspamd, 7357 clamav-milter examples; spamass-milter and amavisd-milter use sockets).
-    "socket": "inet:127.0.0.1:8897",
-    # The dedicated lean spamd (spamd/, systemd/bouncegen-spamd.service), not the host's spamd on
-    # 783 that amavis or spamc at delivery use: 10783 (783 + 10000) is in no /etc/services entry
-    # and clear of the ports mail hosts use beside Postfix (amavis 10024-10026, opendkim 8891,
-    # rspamd 11332-11334).
-    "spamd": "127.0.0.1:10783",       # spamd's address, host:port
-    "timeout": 120,                   # seconds for spamd to answer before the milter tempfails
-    # One child per core: a lean scan is pure CPU (a few ms, no network test, no Bayes I/O), so
-    # more children than cores only contend (make storm, 2 cores, 3 paired runs: 2 children
-    # refused 115-122/s, 4 children 90-92/s, with 30 % more spamd CPU a message). 2 = the cores
-    # of a 2-core MX. Rendered output must not depend on the machine that renders it, so this is
-    # a fixed default, not os.cpu_count(): set it to the MX's cores.
-    "spamd_children": 2,
-    # Scans the milter has in flight at once; 0 = as many as spamd has children (more would only
-    # wait in spamd's listen queue, with the clock running).
-    "concurrency": 0,
-    # KB of a message spamd judges: headers and the body's first part up to this size. The
-    # evidence of backscatter (the report, the quoted headers) comes first; a 30 MB attachment
-    # would only hold a milter thread and a spamd child. A longer message is judged on this
-    # prefix, and the milter's log says so.
-    "scan_limit_kb": 512,
-    "exempt_networks": [],            # clients never checked besides our relays (e.g. mynetworks)
-    # The bouncegen executable the systemd unit runs (ExecStart=): a fact of the site, rendered,
-    # so that the unit is the same file on every host and reviewable before install.
-    "bouncegen": "/usr/local/bin/bouncegen",
-}
+MILTER_DEFAULTS = defaults.MILTER
 _MILTER_SOCKET = re.compile(r"^(?:inet:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}|unix:/[!-~]+)$")
 _EXECUTABLE = re.compile(r"^/[A-Za-z0-9._+/-]+$")  # absolute, nothing systemd would expand or split
 _HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$")
@@ -148,7 +116,7 @@ class LedgerSettings:
 
 
 # [batv] (optional): Bounce Address Tag Validation (docs/batv.md); see bouncegen.batv.
-BATV_KEYS = {"domains", "key_file", "days", "exempt_senders", "exempt_recipients"}
+BATV_KEYS = {"domains", "key_file", "days", "exempt_senders", "exempt_recipients", "enforce"}
 
 
 @dataclass(frozen=True)
@@ -158,6 +126,9 @@ class BatvSettings:
     days: int = batv_scheme.DEFAULT_DAYS  # how long a tag is valid
     exempt_senders: tuple[str, ...] = ()     # addresses or domains never signed
     exempt_recipients: tuple[str, ...] = ()  # addresses or domains never required to be signed
+    # Refuse null-sender mail to unsigned addresses at DATA; false during a roll-out (the relays
+    # sign, the MX accepts tags, and bounces of mail sent before that still arrive unsigned).
+    enforce: bool = True
 
     @property
     def unsigned_recipients(self) -> tuple[str, ...]:
@@ -314,7 +285,7 @@ def _address(value: str, key: str, problems: _Problems):
             f"{_show(value)} is too broad: IPv{net.version} ranges must be /{MIN_PREFIX[net.version]} or narrower",
         )
         return None
-    documentation = any(net.subnet_of(d) for d in _DOC_NETS if d.version == net.version)
+    documentation = any(net.subnet_of(d) for d in _DOC_NETS if d.version == net.version)  # type: ignore[arg-type]
     if not net.is_global and not documentation:
         # Private, loopback, link-local...: every site's internal hops use these, so a quoted
         # Received: line with one proves nothing about our relays.
@@ -500,7 +471,7 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
     return MilterSettings(**out)
 
 
-def _key_path(value: Any, key: str, p: _Problems, what: str) -> str | None:
+def _key_path(value: Any, key: str, p: _Problems) -> str | None:
     """An absolute file path that may be written into a SpamAssassin setting and a TOML file."""
     s = _string(value, key, p)
     if s is not None and (not s.startswith("/") or s.endswith("/") or ".." in s.split("/")):
@@ -535,7 +506,7 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
     if "key_file" not in t:
         p.add("batv.key_file", "missing: the absolute path of the BATV key file (bouncegen batv init creates it)")
     else:
-        key_file = _key_path(t["key_file"], "batv.key_file", p, "BATV key file")
+        key_file = _key_path(t["key_file"], "batv.key_file", p)
     days = batv_scheme.DEFAULT_DAYS
     if "days" in t:
         d = t["days"]
@@ -543,6 +514,12 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
             p.add("batv.days", f"expected a whole number of days from 1 to {batv_scheme.MAX_DAYS}, got {_show(d)}")
         else:
             days = d
+    enforce = True
+    if "enforce" in t:
+        if not isinstance(t["enforce"], bool):
+            p.add("batv.enforce", f"expected true or false, got {_show(t['enforce'])}")
+        else:
+            enforce = t["enforce"]
     exempt: dict[str, list[str]] = {}
     for name in ("exempt_senders", "exempt_recipients"):
         out = exempt.setdefault(name, [])
@@ -564,7 +541,7 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
         return None
     return BatvSettings(domains=tuple(sorted(set(domains))), key_file=key_file, days=days,
                         exempt_senders=tuple(sorted(set(exempt["exempt_senders"]))),
-                        exempt_recipients=tuple(sorted(set(exempt["exempt_recipients"]))))
+                        exempt_recipients=tuple(sorted(set(exempt["exempt_recipients"]))), enforce=enforce)
 
 
 def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Callable, Sequence
 
 from .. import engines
 from ..errors import LintError
@@ -77,10 +78,13 @@ def lint_postfix(rendered: Path, scratch: Path, map_types: dict[str, str]) -> li
     return problems
 
 
-def lint(rendered: Path, map_types: dict[str, str], *, require_tools: bool) -> list[str]:
+def lint(rendered: Path, map_types: dict[str, str], *, require_tools: bool,
+         checks: Sequence[Callable[[Path], list[str]]] = ()) -> list[str]:
     """Lint everything; returns notes about skipped tools, raises LintError on any problem.
 
-    Without require_tools a missing engine only skips its lint (and says so)."""
+    Without require_tools a missing engine only skips its lint (and says so). ``checks``: more
+    linters from the rooms above the renderer, each given the rendered directory and returning
+    its problems (the milter reads its settings file: milter.settings.check_rendered)."""
     notes, problems = [], []
     with tempfile.TemporaryDirectory(prefix="bouncegen-lint-") as tmp:
         scratch = Path(tmp)
@@ -94,14 +98,8 @@ def lint(rendered: Path, map_types: dict[str, str], *, require_tools: bool) -> l
             problems += lint_postfix(rendered, scratch, map_types)
         else:
             notes.append("postmap not found: Postfix lint skipped")
-    conf = rendered / "milter" / "bouncegen-milter.conf"
-    if conf.exists():  # the milter must be able to read what was rendered for it
-        from .. import milter
-        from ..errors import BouncegenError
-        try:
-            milter.Settings.load(conf)
-        except BouncegenError as exc:
-            problems += [f"milter settings: {p}" for p in exc.problems]
+    for check in checks:
+        problems += check(rendered)
     if problems:
         raise LintError(problems)
     return notes

@@ -7,23 +7,23 @@ untouched. Output depends only on the inventory's content and bouncegen's versio
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import jinja2
 
-import fnmatch
-import re
-
-from .. import __version__, facts
-from . import escape, lint, netpatterns
+from .. import __version__, defaults, facts
 from ..errors import TemplateError
-from .inventory import Inventory
 from ..resources import data_dir
+from . import escape, lint, netpatterns
+from .inventory import Inventory
 from .rules import Family, load_families, verdict_scores
 
 
@@ -50,7 +50,7 @@ SITE_SECRETS = (LEDGER_CF, BATV_CF)
 
 POSTFIX_QUEUE_DIR = "/var/spool/postfix"  # Debian's and upstream's queue_directory
 
-# The output contract (DESIGN.md, "Interfaces"): one template per file, in this order.
+# The output contract (docs/design.md, "Interfaces others rely on"): one template per file, in this order.
 OUTPUTS = (
     Output("spamassassin/72_bouncegen.cf", "spamassassin/72_bouncegen.cf.j2"),
     # The relay-rescue plugin and the .pre that loads it (by a path relative to the .pre).
@@ -93,7 +93,6 @@ OUTPUTS = (
 
 # Where the relay-role milter listens on each relay (loopback; rendered into relay/main.cf and
 # relay/bouncegen-relay.conf alike).
-RELAY_MILTER_SOCKET = "inet:127.0.0.1:8898"  # beside the MX milter's 8897; 8894 is openarc's
 
 
 
@@ -133,8 +132,9 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         "families": families,
         "version": __version__,
         "facts": facts.for_templates(),
+        "defaults": defaults.for_templates(),
         "scores": verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None),
-        "relay_milter_socket": RELAY_MILTER_SOCKET,
+        "relay_milter_socket": defaults.RELAY_MILTER_SOCKET,
         # Where the relay recorder writes (ReadWritePaths= of its unit): an SQLite ledger's directory.
         "ledger_sqlite_dir": (str(Path(inv.ledger.store[len("sqlite:"):]).parent)
                               if inv.ledger is not None and inv.ledger.store.startswith("sqlite:") else ""),
@@ -210,15 +210,17 @@ def _replace_dir(new: Path, dest: Path) -> None:
         shutil.rmtree(old)
 
 
-def render(inv: Inventory, out_dir: Path, *, require_tools: bool = False, do_lint: bool = True) -> tuple[list[str], list[str]]:
-    """Render, lint, move into place. Returns (written relative paths, notes)."""
+def render(inv: Inventory, out_dir: Path, *, require_tools: bool = False, do_lint: bool = True,
+           checks: Sequence[Callable[[Path], list[str]]] = ()) -> tuple[list[str], list[str]]:
+    """Render, lint (with the extra ``checks`` of lint.lint), move into place. Returns (written
+    relative paths, notes)."""
     files = render_files(inv)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bouncegen-render-") as tmp:
         stage = Path(tmp)
         write_tree(files, stage)
         if do_lint:
-            notes = lint.lint(stage, map_types(inv), require_tools=require_tools)
+            notes = lint.lint(stage, map_types(inv), require_tools=require_tools, checks=checks)
         out_dir.mkdir(parents=True, exist_ok=True)
         for sub in sorted({Path(rel).parts[0] for rel in files}):
             _replace_dir(stage / sub, out_dir / sub)
@@ -228,8 +230,6 @@ def render(inv: Inventory, out_dir: Path, *, require_tools: bool = False, do_lin
 def file_diff(old: str | None, new: str | None, old_name: str, new_name: str) -> list[str]:
     """A unified diff of one file (None: the file does not exist), as render --check and install
     print it. A file with site secrets (SITE_SECRETS) is named as changed, never shown."""
-    import difflib
-
     if old == new:
         return []
     if Path(new_name if new is not None else old_name).name in SITE_SECRETS:

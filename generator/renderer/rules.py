@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuleDataError
+from ..facts import LEDGER_UNAVAIL
 from ..resources import data_dir
 
 RULE_TYPES = ("header", "body", "rawbody", "full", "uri", "meta", "mimeheader")
@@ -164,13 +165,6 @@ def load_families(directory: Path | None = None) -> tuple[Family, ...]:
     return tuple(families)
 
 
-# Scored by the rescue plugin, not by a family (templates/spamassassin/_rescue.j2): the ledger
-# could not answer for a message with references. Post-queue its negative score cancels one
-# verdict (an outage never blocks); in the session the milter never counts it as points but
-# turns a verdict together with it into a 4xx.
-LEDGER_UNAVAIL = "BG_LEDGER_UNAVAIL"
-
-
 def rule_names(families: tuple[Family, ...]) -> list[str]:
     """Every rule the families define (verdicts and sub-rules), sorted."""
     return sorted(r.name for f in families for r in f.rules)
@@ -181,6 +175,10 @@ def verdict_scores(families: tuple[Family, ...], policy: str, *, ledger: bool = 
     milter adds up and what the runner judges with (never re-read from rendered text)."""
     scores = {r.name: s for f in families for r in f.rules if (s := r.score(policy)) is not None}
     if ledger:
+        # Scored by the rescue plugin, not by a family (templates/spamassassin/_rescue.j2): the
+        # ledger could not answer for a message with references. Post-queue its negative score
+        # cancels one verdict (an outage never blocks); in the session the milter never counts it
+        # as points but turns a verdict together with it into a 4xx.
         scores[LEDGER_UNAVAIL] = -max(scores.values())
     return scores
 

@@ -1,6 +1,6 @@
 """``bouncegen check``: run a labelled corpus through the rendered rules on the real engines.
 
-The inventory is rendered into a temporary directory; ONE private spamd (generator/spamd.py) is
+The inventory is rendered into a temporary directory; ONE private spamd (engines/spamd.py) is
 started with the rendered .cf beside the stock .pre files; every message goes through ``spamc -x``
 (a failing daemon is an error, never a silent pass) from N worker threads, while a second pool
 runs the Postfix tables with ``postmap`` as the rendered main.cf wires them
@@ -20,8 +20,9 @@ CRLF; postmap would otherwise see a trailing CR on every line). An empty file is
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
-import re
+import pwd
 import shutil
 import signal
 import subprocess
@@ -35,12 +36,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__, engines
-from ..facts import THRESHOLD
-from ..renderer import inventory, render
-from ..renderer.rules import LEDGER_UNAVAIL, load_families, verdict_scores
-from ..errors import EngineError, UsageError
 from ..engines.postfix_tables import PostfixChecks, PostfixResult
 from ..engines.spamd import Spamd, SpamdResult
+from ..errors import EngineError, UsageError
+from ..facts import THRESHOLD
+from ..ledger import keys, open_store
+from ..ledger.maillog import import_logs
+from ..milter.settings import check_rendered
+from ..renderer import inventory, lint, render
+from ..renderer.rules import LEDGER_UNAVAIL, load_families, verdict_scores
 
 EXPECTED = ("block", "pass")
 
@@ -56,7 +60,7 @@ def signal_mirrors(families) -> str:
                    for f in families for r in f.rules if r.name.startswith("__BG_"))
 BLOCK_POINTS = THRESHOLD  # what the "block" score policy promises per family
 
-# The sent-mail ledger a corpus was written for: a maillog of our relays (DESIGN.md, layout).
+# The sent-mail ledger a corpus was written for: a maillog of our relays (docs/ledger.md).
 LEDGER_FIXTURE = Path("ledger") / "maillog"
 
 # Corpus layout without a manifest (README, "Corpus regression"): the first directory level says
@@ -248,7 +252,7 @@ def load_samples(corpus: Path, manifest: Path | None) -> tuple[list[Sample], lis
     if not corpus.is_dir():
         raise UsageError(f"{corpus}: not a directory")
     if manifest is not None:
-        samples, notes = load_manifest(corpus, manifest), []
+        samples, notes = load_manifest(corpus, manifest), list[str]()
     else:
         samples, notes = load_layout(corpus)
     if not samples:
@@ -296,6 +300,7 @@ def decide(rec: Record, pf: PostfixResult | None, sa: SpamdResult | None, scores
         rec.error = "; ".join(errors)
         return
     sa_d = rec.spamassassin
+    assert sa_d is not None  # no error: spamd answered
     if policy == "tag":
         caught = any(scores.get(t, 1.0) != 0 for t in sa_d["rules"])
     else:
@@ -339,19 +344,13 @@ def fixture_ledger(inv, maillog: Path, where: Path):
     WHERE, every Message-ID of the fixture recorded as sent today (the fixture stands for recent
     mail, whenever the check runs). Returns the inventory with its [ledger] pointed there and a
     note for the log; a run on a fresh clone needs no state outside the corpus."""
-    import dataclasses
-
-    from ..ledger import commands, keys, open_store
-
     where.mkdir(mode=0o755)
     key_file, db = where / "ledger.key", where / "ledger.db"
     key = keys.create_key_file(key_file)
     url = f"sqlite:{db}"
     with open_store(url, key, inv.ledger.days) as store:
-        counts = commands.import_logs(store, [str(maillog)], as_today=True)
+        counts = import_logs(store, [str(maillog)], as_today=True)
     if os.geteuid() == 0:  # spamd runs as nobody and opens the store read-write (WAL)
-        import pwd
-
         nobody = pwd.getpwnam("nobody")
         for p in (where, key_file, *where.iterdir()):
             os.chown(p, nobody.pw_uid, nobody.pw_gid)
@@ -385,8 +384,7 @@ def provenance(opts: Options, inv, jobs: int, pf: PostfixChecks | None, ledger_n
 
 
 def _lint(rendered: Path, inv) -> None:
-    from ..renderer import lint
-    lint.lint(rendered, render.map_types(inv), require_tools=True)
+    lint.lint(rendered, render.map_types(inv), require_tools=True, checks=(check_rendered,))
 
 
 def _require_engines() -> None:
@@ -451,8 +449,8 @@ def run(opts: Options, *, on_spamd=None) -> Result:
         unavail = sum(1 for r in records if LEDGER_UNAVAIL in ((r.spamassassin or {}).get("tests") or ()))
         if unavail:
             result.ledger_unavail = unavail
-            result.ledger_problem = ledger_problem(unavail, len(records), spamd.log_text(), inv.ledger.store_shown,
-                                                   spamd.user)
+            shown = inv.ledger.store_shown if inv.ledger is not None else ""
+            result.ledger_problem = ledger_problem(unavail, len(records), spamd.log_text(), shown, spamd.user)
             print(result.ledger_problem, file=sys.stderr)
         return result
     finally:
@@ -491,7 +489,7 @@ def _spamd_dead(spamd: Spamd, done: int, total: int) -> EngineError:
     status = spamd.proc.returncode if spamd.proc is not None else None
     return EngineError(
         f"spamd (pid {spamd.pid}) stopped during the run (exit status {status}) after {done} of {total} "
-        "messages: no verdicts are reported. The end of its log:\n" + spamd._log_tail())
+        "messages: no verdicts are reported. The end of its log:\n" + spamd.log_tail())
 
 
 def _feed(samples: list[Sample], opts: Options, spamd: Spamd, pf: PostfixChecks, scores: dict[str, float],

@@ -9,6 +9,9 @@ S/O = BLOCK% / (BLOCK% + PASS%), 1.0 for a rule that only ever hits what it shou
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import IO
 
@@ -44,7 +47,7 @@ def hit_frequencies(records: list[Record], scores: dict[str, float]) -> list[dic
     names = set(scores) | set(PF_ROWS)
     for r in records:
         names |= _fired(r)
-    rows = []
+    rows: list[dict] = []
     for name in names:
         hb = sum(1 for r in records if r.expected == "block" and name in _fired(r))
         hp = sum(1 for r in records if r.expected == "pass" and name in _fired(r))
@@ -179,10 +182,6 @@ def write_junit(result: Result, path: Path) -> None:
     A wrong verdict is a <failure> (expected vs verdict and the rules that decided); a message no
     engine could judge is an <error>. xml.etree (standard library) does the escaping: a path or
     a rule text never breaks the XML. Written to a temporary file and renamed into place."""
-    import os
-    import tempfile
-    import xml.etree.ElementTree as ET
-
     records = result.records
     suite = ET.Element("testsuite", {
         "name": "bouncegen check", "tests": str(len(records)),

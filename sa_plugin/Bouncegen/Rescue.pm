@@ -975,6 +975,14 @@ sub bouncegen_batv_hit {
   return $pms->{bouncegen_batv_hit} if defined $pms->{bouncegen_batv_hit};
   my $conf = $pms->{conf};
   my $path = $conf->{bouncegen_batv_keys} or return $pms->{bouncegen_batv_hit} = 0;
+  # The first of each header a delivery agent prepends; only tagged ones need the keys (so that
+  # a message without a tag, spamassassin --lint's too, never reads the key file).
+  my @tagged;
+  for my $name (qw(Delivered-To X-Original-To Envelope-To)) {
+    my @values = $pms->get_message->get_header($name);
+    push @tagged, [$name, $values[0]] if @values && $values[0] =~ /\A\s*<?prvs=/i;
+  }
+  return $pms->{bouncegen_batv_hit} = 0 unless @tagged;
   my $keys = eval { $self->_batv_keys($path) };
   if (!$keys) {
     my $now = time;
@@ -985,11 +993,9 @@ sub bouncegen_batv_hit {
     return $pms->{bouncegen_batv_hit} = 0;
   }
   my $days = $conf->{bouncegen_batv_days} // 7;
-  for my $name (qw(Delivered-To X-Original-To Envelope-To)) {
-    my @values = $pms->get_message->get_header($name);
-    next unless @values;
-    if (_batv_valid($keys, $conf->{bouncegen_batv_domains} // {}, $days, $values[0])) {
-      dbg("bouncegen: batv: valid tag in $name: $values[0]");
+  for my $t (@tagged) {
+    if (_batv_valid($keys, $conf->{bouncegen_batv_domains} // {}, $days, $t->[1])) {
+      dbg("bouncegen: batv: valid tag in $t->[0]: $t->[1]");
       return $pms->{bouncegen_batv_hit} = 1;
     }
   }

@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..batv import create_key_file, load_keys, rotate_key_file
 from ..errors import UsageError
-from ..subcommand import add_command
-from . import create_key_file, load_keys, rotate_key_file
+from ..renderer import inventory
+from .common import add_command, add_inventory_command
 
 
 def _settings(path: str):
-    from ..renderer import inventory  # the inventory's room is above this one (as for the ledger)
-
     inv = inventory.load(path)
     if inv.batv is None:
         raise UsageError(f"{path}: no [batv] table: add domains and key_file (see docs/batv.md)")
@@ -61,21 +60,18 @@ Exit status: 0 done; 1 the key file is unreadable or malformed; 2 bad input (inv
 """
 
 
+HELP = "BATV (signed envelope senders): create or rotate the key file"
+DESCRIPTION = ("Bounce Address Tag Validation: our relays sign the envelope sender "
+    "(prvs=KDDDSSSSSS=user@domain); the MX accepts bounces only to valid tags.")
+
+
 def add_subcommand(sub) -> None:
-    p = add_command(sub, "batv",
-        help="BATV (signed envelope senders): create or rotate the key file",
-        description="Bounce Address Tag Validation: our relays sign the envelope sender "
-        "(prvs=KDDDSSSSSS=user@domain); the MX accepts bounces only to valid tags.",
-        epilog=BATV_EPILOG)
+    p = add_command(sub, "batv", help=HELP, description=DESCRIPTION, epilog=BATV_EPILOG)
     bsub = p.add_subparsers(dest="batv_command", metavar="SUBCOMMAND", required=True)
-    i = add_command(bsub, "init", help="create the key file (never replaced)",
-                    description="Create [batv] key_file with one key (mode 0600); an existing file is kept.",
-                    epilog="example:\n  bouncegen batv init site.toml\n")
-    i.add_argument("inventory", metavar="INVENTORY", help="the site inventory (TOML) with a [batv] table")
-    i.set_defaults(func=_init)
-    r = add_command(bsub, "rotate", help="add a new signing key; older keys keep verifying",
-                    description="Add a key with the next key number (0-9, round); it signs from now on, "
-                    "every older key still verifies (the one ten rotations old is dropped).",
-                    epilog="example:\n  bouncegen batv rotate site.toml\n")
-    r.add_argument("inventory", metavar="INVENTORY", help="the site inventory (TOML) with a [batv] table")
-    r.set_defaults(func=_rotate)
+    add_inventory_command(bsub, "init", _init, "batv", help="create the key file (never replaced)",
+                          description="Create [batv] key_file with one key (mode 0600); an existing file is kept.",
+                          epilog="example:\n  bouncegen batv init site.toml\n")
+    add_inventory_command(bsub, "rotate", _rotate, "batv", help="add a new signing key; older keys keep verifying",
+                          description="Add a key with the next key number (0-9, round); it signs from now on, "
+                          "every older key still verifies (the one ten rotations old is dropped).",
+                          epilog="example:\n  bouncegen batv rotate site.toml\n")

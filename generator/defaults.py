@@ -1,0 +1,44 @@
+"""Every default of bouncegen in one table: the inventory's optional keys, the ledger's limits and
+time-out, the relay milter's socket, what the milter assumes for a key its settings file lacks.
+The code imports them; the templates get them as ``defaults`` (render.py), so a rendered file
+(the relay's settings, the SpamAssassin ledger settings) carries the same value. Why each value
+is what it is: docs/smtp-time.md, docs/deploying.md and docs/ledger.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# [policy]: docs/inventory.md.
+POLICY: dict[str, Any] = {
+    "dsn": "reject",
+    "map_type": "pcre",
+    "scores": "block",
+}
+
+# [milter]: docs/smtp-time.md (ports, sizing) and docs/deploying.md (the socket).
+MILTER: dict[str, Any] = {
+    "socket": "inet:127.0.0.1:8897",  # no well-known milter uses 8897
+    "spamd": "127.0.0.1:10783",       # the dedicated lean spamd (bouncegen-spamd.service), not 783
+    "timeout": 120,                   # seconds for spamd to answer before the milter tempfails
+    # One child per core of a 2-core MX; fixed, not os.cpu_count(): rendered output must not
+    # depend on the machine that renders it.
+    "spamd_children": 2,
+    "concurrency": 0,                 # scans in flight; 0 = as many as spamd has children
+    "scan_limit_kb": 512,             # KB of a message spamd judges; a longer one on this prefix
+    "exempt_networks": [],            # clients never checked besides our relays (e.g. mynetworks)
+    "bouncegen": "/usr/local/bin/bouncegen",  # what the unit runs (ExecStart=)
+}
+
+# The relay role's recording milter: beside the MX milter's 8897 (8894 is openarc's).
+RELAY_MILTER_SOCKET = "inet:127.0.0.1:8898"
+
+# [ledger]: docs/ledger.md.
+LEDGER_DAYS = 30          # how long a recorded Message-ID counts
+LEDGER_MAX_DAYS = 365
+LEDGER_TIMEOUT = 2.0      # seconds for one store operation, connection included (Python and Perl)
+REDIS_PORT = 6379
+
+
+def for_templates() -> dict:
+    return {"milter": dict(MILTER), "relay_milter_socket": RELAY_MILTER_SOCKET,
+            "ledger_days": LEDGER_DAYS, "ledger_timeout": LEDGER_TIMEOUT}
