@@ -204,9 +204,11 @@ class Spamd:
         """Everything spamd logged so far (its --syslog file and stderr)."""
         out = []
         for f in (getattr(self, "errlog", None), getattr(self, "log", None)):
+            if f is None:
+                continue  # not started yet
             try:
-                out.append(f.read_text(errors="replace"))
-            except (OSError, AttributeError):
+                out.append(Path(f).read_text(errors="replace"))
+            except OSError:
                 pass
         return "\n".join(out)
 

@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
