@@ -59,7 +59,15 @@ SIGNAL_PREFIX = "BGS_"
 def signal_mirrors(families) -> str:
     return "".join(f"meta {SIGNAL_PREFIX}{r.name[5:]} {r.name}\nscore {SIGNAL_PREFIX}{r.name[5:]} 0.001\n"
                    for f in families for r in f.rules if r.name.startswith("__BG_"))
-BLOCK_POINTS = THRESHOLD  # what the "block" score policy promises per family
+
+BLOCK_POINTS = THRESHOLD  # what the "block" score policy promises per family by default
+
+
+def block_points(scores: dict[str, float]) -> float:
+    """The points one verdict adds under "block" (policy.points): the highest score of the
+    policy, as verdict_scores gives every verdict rule the same."""
+    return max(scores.values(), default=BLOCK_POINTS)
+
 
 # The sent-mail ledger a corpus was written for: a maillog of our relays (docs/ledger.md).
 LEDGER_FIXTURE = Path("ledger") / "maillog"
@@ -305,7 +313,7 @@ def decide(rec: Record, pf: PostfixResult | None, sa: SpamdResult | None, scores
     if policy == "tag":
         caught = any(scores.get(t, 1.0) != 0 for t in sa_d["rules"])
     else:
-        caught = sa_d["points"] >= BLOCK_POINTS
+        caught = sa_d["points"] >= block_points(scores)
     rec.verdict = "block" if caught else "pass"
 
 
@@ -429,7 +437,8 @@ def run(opts: Options, *, on_spamd=None) -> Result:
         _require_map_type(confdir, inv.policy.map_type)
         pf = PostfixChecks(confdir)
         families = load_families()
-        scores = verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None)
+        scores = verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None,
+                                points=inv.policy.points)
         # The lint and the version probes each start a Perl SpamAssassin: run them while spamd
         # starts, and wait for both before the first message (a lint failure ends the run).
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="setup") as setup:
