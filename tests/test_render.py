@@ -43,12 +43,14 @@ def test_golden_files(rendered):
     BOUNCEGEN_UPDATE_REFERENCE=1 and review the diff)."""
     got = _files(rendered(EXAMPLE))
     if os.environ.get("BOUNCEGEN_UPDATE_REFERENCE"):
-        shutil.rmtree(REFERENCE, ignore_errors=True)
+        for old in REFERENCE.iterdir():
+            if old.name != "ledger":  # the ledger variants below have their own test
+                shutil.rmtree(old)
         for rel, data in got.items():
             if rel not in COPIES:
                 (REFERENCE / rel).parent.mkdir(parents=True, exist_ok=True)
                 (REFERENCE / rel).write_bytes(data)
-    want = _files(REFERENCE)
+    want = {rel: data for rel, data in _files(REFERENCE).items() if not rel.startswith("ledger/")}
     assert sorted(got) == sorted([*want, *COPIES])
     for rel in want:
         assert got[rel].decode() == want[rel].decode().replace("bouncegen 0.1.0", f"bouncegen {__version__}"), rel
@@ -309,6 +311,44 @@ def test_relay_unit_passes_systemd_analyze_verify(write_inventory, rendered, tmp
     d.mkdir()
     (d / "bouncegen-relay.service").write_text(unit)
     proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(d / "bouncegen-relay.service")],
+                          capture_output=True, text=True, cwd=d, env=os.environ | {"SYSTEMD_LOG_LEVEL": "notice"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+# The example inventory with a ledger: the spamd unit of each store kind has a golden copy in
+# tests/reference/ledger/KIND/ (issue 21: a sandbox that hid the SQLite ledger from spamd).
+LEDGERS = {
+    "sqlite": 'store = "sqlite:/var/lib/bouncegen/ledger.db"',
+    "redis": 'store = "redis://ledger.example.org:6379/0"',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LEDGERS))
+def test_spamd_unit_reaches_the_ledger_and_nothing_more(kind, write_inventory, rendered, tmp_path):
+    """spamd reads the ledger from inside its sandbox: for sqlite: the ledger's directory is
+    writable (a WAL reader writes the -shm index), for redis:// no file access is added; every
+    other line equals the unit without a ledger. Checked by systemd-analyze as above."""
+    inv = write_inventory(EXAMPLE.read_text() + f'\n[ledger]\n{LEDGERS[kind]}\nkey_file = "/etc/bouncegen/ledger.key"\n')
+    unit = (rendered(inv) / "systemd/bouncegen-spamd.service").read_text()
+    golden = REFERENCE / "ledger" / kind / "bouncegen-spamd.service"
+    if os.environ.get("BOUNCEGEN_UPDATE_REFERENCE"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(unit)
+    assert unit == golden.read_text().replace("bouncegen 0.1.0", f"bouncegen {__version__}")
+    plain = (rendered(EXAMPLE, tmp_path / "plain") / "systemd/bouncegen-spamd.service").read_text()
+    directives = lambda text: [ln for ln in text.splitlines()[4:] if ln and not ln.startswith("#")]
+    rw = [ln for ln in directives(unit) if ln.startswith("ReadWritePaths=")]
+    if kind == "sqlite":
+        assert rw == ["ReadWritePaths=/var/lib/bouncegen-spamd /var/lib/bouncegen"]
+    else:
+        assert rw == ["ReadWritePaths=/var/lib/bouncegen-spamd"]
+    assert [ln for ln in directives(unit) if not ln.startswith("ReadWritePaths=")] == \
+        [ln for ln in directives(plain) if not ln.startswith("ReadWritePaths=")]
+    need("systemd-analyze")
+    d = tmp_path / "units"
+    d.mkdir()
+    (d / "bouncegen-spamd.service").write_text(unit)
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(d / "bouncegen-spamd.service")],
                           capture_output=True, text=True, cwd=d, env=os.environ | {"SYSTEMD_LOG_LEVEL": "notice"})
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 

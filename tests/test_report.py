@@ -58,6 +58,8 @@ PF_OTHER_MILTER = ("6B6C7D8E9F: milter-reject: END-OF-MESSAGE from x.test[192.0.
 PF_TEMPFAIL = ("7B6C7D8E9F: milter-reject: END-OF-MESSAGE from x.test[192.0.2.81]: 4.7.1 Content check temporarily "
                "unavailable; please try again later; from=<> to=<bob@example.org> proto=ESMTP helo=<x.test>")
 PF_UNREACHABLE = "warning: milter inet:127.0.0.1:8893: can't read SMFIC_DATA reply packet header: Connection reset by peer"
+PF_SERVICE_UNAVAILABLE = ("NOQUEUE: milter-reject: MAIL from mx.friend4.test[192.0.2.203]: 451 4.7.1 Service "
+                          "unavailable - try again later; from=<grace@foreign.test> proto=ESMTP helo=<mx.friend4.test>")
 SAV_OK = "disconnect from sav.foreign.test[203.0.113.20] ehlo=2 mail=1 rcpt=1 quit=1 commands=4"
 SAV_REFUSED = "disconnect from sav.foreign.test[203.0.113.21] ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4"
 SESSION_DATA = "disconnect from mx.foreign.test[203.0.113.7] ehlo=2 mail=1 rcpt=1 data=1 quit=1 commands=6"
@@ -81,6 +83,8 @@ def sample_log() -> list[str]:
         line(t + 62, M, "warning: " + decision("AAA5", FOREIGN, "tempfail", reason="spamd at 127.0.0.1:783: Connection refused", ms=3)),
         line(t + 63, M, decision("AAA6", FOREIGN, "tempfail", points=5.0, rules=["BG_BOUNCE"], ms=50, reason="ledger unavailable")),
         line(t + 64, "postfix/cleanup", "AAA7: " + PF_UNREACHABLE),
+        line(t + 64, "postfix/smtpd", PF_SERVICE_UNAVAILABLE),
+        line(t + 64, "postfix/smtpd", PF_SERVICE_UNAVAILABLE.replace("MAIL from", "EHLO from")),  # not a message
         line(t + 64, "postfix/cleanup", PF_TEMPFAIL),
         # Not judged, rescued by BATV, refused by BATV at RCPT and at DATA
         line(t + 65, M, decision("AAA8", ("smtp1.out.example.org", "192.0.2.25"), "accept", reason="exempt")),
@@ -127,7 +131,7 @@ def test_every_shape_has_a_sample():
 
 def test_figures(tmp_path):
     d = run_on(sample_log(), tmp_path)
-    assert d["lines"] == {"total": 28, "used": 25, "other": 3, "unparsable": 0, "truncated": 0, "interleaved": 0,
+    assert d["lines"] == {"total": 30, "used": 27, "other": 3, "unparsable": 0, "truncated": 0, "interleaved": 0,
                           "out_of_range": 0}
     assert d["messages_judged"] == 5  # 4 content verdicts + the tempfail that had points
     assert d["accepted"] == 2
@@ -136,8 +140,9 @@ def test_figures(tmp_path):
     assert d["refused"]["by_family"] == {"batv": 2, "dsn": 2, "autoreply": 1, "forged-received": 1,
                                          "multi-recipient-bounce": 1}
     assert d["refused"]["total"] == 7
-    assert d["tempfailed"]["by_reason"] == {"ledger unavailable": 1, "milter unreachable (Postfix)": 1,
+    assert d["tempfailed"]["by_reason"] == {"ledger unavailable": 1, "milter unreachable or timed out (Postfix)": 1,
                                             "spamd unreachable": 1}
+    assert d["postfix_milter_warnings"] == {"inet:127.0.0.1:8893: milter unreachable": 1}
     assert d["rescued"] == {"total": 1, "by_evidence": {"batv": 1}}
     assert d["not_judged"]["by_reason"] == {"auth": 1, "exempt": 1}
     assert d["latency_ms"] == {"n": 5, "p50": 200.0, "p95": 400.0, "p99": 400.0, "max": 400.0}
@@ -170,7 +175,7 @@ def test_postfix_alone_counts_the_milter_refusals(tmp_path):
     assert d["refused"]["by_stage"]["milter (SpamAssassin)"] == 1
     assert d["refused"]["by_stage"]["milter RCPT (BATV)"] == 1
     assert d["refused"]["by_family"]["autoreply"] == 1
-    assert d["tempfailed"]["by_reason"] == {"milter tempfail": 1, "milter unreachable (Postfix)": 1}
+    assert d["tempfailed"]["by_reason"] == {"milter tempfail": 1, "milter unreachable or timed out (Postfix)": 1}
     assert any("milter-reject" in n for n in d["notes"])
 
 
@@ -216,7 +221,7 @@ def test_gzip_stdin_and_damaged_gzip(tmp_path, monkeypatch):
 def test_since_until(tmp_path):
     d = run_on(sample_log(), tmp_path, since=T0 + 120, until=T0 + 122)
     assert d["refused"]["by_stage"] == {"body_checks": 1, "header_checks": 1}
-    assert d["lines"]["out_of_range"] == 23
+    assert d["lines"]["out_of_range"] == 25
     assert reader.parse_time("2h", now=1000000) == 1000000 - 7200
     assert reader.parse_time("2026-11-30T14:00:05") == T0
 
@@ -276,6 +281,10 @@ def test_cli_json_html_and_errors(tmp_path, capsys):
     assert "<script" not in text and not re.findall(r"url\((?!#)", text) and "@import" not in text
     status, out, err = run(capsys, "report", str(tmp_path / "missing.log"))
     assert status == 2 and err.startswith("error: ") and "missing.log" in err and "Traceback" not in err
+    status, out, err = run(capsys, "report", str(p), "--html", str(tmp_path / "no" / "such" / "dir.html"))
+    assert status == 2 and "cannot write" in err and "Traceback" not in err
+    status, out, err = run(capsys, "report", str(tmp_path))  # a directory
+    assert status == 2 and "cannot read" in err
     status, out, err = run(capsys, "report", str(p), "--since", "yesterday-ish")
     assert status == 2 and "--since" not in err and "not a time" in err
 

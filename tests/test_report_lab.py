@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import smtplib
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,8 @@ def send(lab, message: bytes, addr: str, name: str, sender: str, rcpts=(BOB,)) -
             s.rcpt(r)
         code, _ = s.data(message)
         return code
-    except Exception as exc:  # smtplib raises on a refused DATA
-        return getattr(exc, "smtp_code", 0)
+    except smtplib.SMTPResponseException as exc:  # smtplib raises on a refused DATA
+        return exc.smtp_code
     finally:
         s.close()
 
@@ -104,9 +105,19 @@ def lab_logs(tmp_path_factory):
         lab.stop_spamd()
         assert send(lab, samples.ordinary(9), "192.0.2.202", "mx.friend3.test", "grace@foreign.test",
                     rcpts=(ALICE,)) == 451
+        # The milter gone: Postfix itself tempfails (default_action=tempfail) and says why.
+        lab.stop_milter()
+        s = session(lab, "192.0.2.203", "mx.friend4.test")
+        code = s.mail("grace@foreign.test")[0]
+        if code == 250:
+            code = s.rcpt(ALICE)[0]
+        if code == 250:
+            code = s.data(samples.ordinary(10))[0]
+        s.close()
+        assert code // 100 == 4, code
         lab.wait_queue_empty(timeout=20)
         logs = [tmp / "maillog", tmp / "milter-syslog"]
-        for src, dst in zip(lab.logs(), logs):
+        for src, dst in zip(lab.logs(), logs, strict=True):
             shutil.copy(src, dst)
             if os.environ.get("BOUNCEGEN_REPORT_KEEP"):  # for a look by hand (docs/report.md's sample)
                 shutil.copy(src, Path(os.environ["BOUNCEGEN_REPORT_KEEP"]) / dst.name)
@@ -134,7 +145,10 @@ def test_counts_match_what_the_lab_sent(lab_logs):
     # (it has no points: spamd never answered, so it is a tempfail, not a judgement).
     assert d["messages_judged"] == milter_refused + len(LEGIT)
     assert d["accepted"] == len(LEGIT)
-    assert d["tempfailed"] == {"total": 1, "by_reason": {"spamd unreachable": 1}}
+    assert d["tempfailed"] == {"total": 2, "by_reason": {"milter unreachable or timed out (Postfix)": 1,
+                                                         "spamd unreachable": 1}}
+    assert list(d["postfix_milter_warnings"].values()) and all(
+        k.endswith("milter unreachable") for k in d["postfix_milter_warnings"])
     # Postfix agrees with the milter (its milter-reject lines, BATV's two included)
     assert d["postfix_milter_rejects"]["bouncegen"] == milter_refused + 2
     assert d["delivered"] == len(LEGIT) + 2  # and the one from our relay, and the BATV rescue
@@ -152,6 +166,20 @@ def test_counts_match_what_the_lab_sent(lab_logs):
     assert sum(h["refused"] for h in d["per_hour"]) == d["refused"]["total"]
 
 
+def chromium_run(argv: list[str]) -> tuple[bytes, bytes]:
+    """Chromium in its own process group, stopped by that group's PID whatever it left running
+    (its zygote and helpers), also on a timeout."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        return proc.communicate(timeout=120)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
 def _png_pixels(path: Path):
     import matplotlib.image
 
@@ -164,20 +192,17 @@ def test_page_in_headless_chromium(lab_logs, tmp_path, capsys):
     page = tmp_path / "report.html"
     status, out, _ = run(capsys, "report", *map(str, lab_logs), "--html", str(page))
     assert status == 0 and "Refused by family" in out
-    profile = Path(tempfile.mkdtemp(prefix="bouncegen-chromium-"))
+    profile = tmp_path / "chromium-profile"  # new and empty; under the session guard's eye
+    profile.mkdir()
     shot = tmp_path / "report.png"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={profile}"]
-    try:
-        chromium = shutil.which("chromium")
-        proc = subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,1400",
-                               page.as_uri()], capture_output=True, timeout=120)
-        assert shot.exists(), proc.stderr.decode(errors="replace")[-2000:]
-        dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, timeout=120)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-    html = dom.stdout.decode()
+    chromium = shutil.which("chromium")
+    err = chromium_run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,1400", page.as_uri()])[1]
+    assert shot.exists(), err.decode(errors="replace")[-2000:]
+    dom = chromium_run([chromium, *flags, "--dump-dom", page.as_uri()])[0]
+    html = dom.decode()
     # The DOM as Chromium built it: four charts, each an inline SVG with drawn bars and lines.
     assert html.count("<svg") == 4, html[:500]
     assert len(re.findall(r'<g id="patch_\d+"', html)) > 20  # bars (matplotlib's patches)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .. import report
@@ -34,11 +35,16 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         html.write(data, args.html)
         print(f"{args.html}: written", file=sys.stderr)
-    if args.json:
-        json.dump(data, sys.stdout, indent=1, ensure_ascii=False)
-        sys.stdout.write("\n")
-    else:
-        terminal.print_report(data, sys.stdout)
+    try:
+        if args.json:
+            json.dump(data, sys.stdout, indent=1, ensure_ascii=False)
+            sys.stdout.write("\n")
+        else:
+            terminal.print_report(data, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `bouncegen report | head`: the reader has what it wanted; no traceback, and none at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

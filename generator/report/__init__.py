@@ -76,6 +76,7 @@ def as_json(rep: Report) -> dict:
         "sav_callouts": {"answered": f.sav["answered"], "refused": f.sav["refused"]},
         "delivered": f.delivered,
         "postfix_milter_rejects": {"bouncegen": f.pf_milter.total, "other_milters": _sorted(f.other_milters)},
+        "postfix_milter_warnings": _sorted(f.milter_warnings),
         "relay": {"recorded": f.relay["recorded"], "not_recorded": f.relay["not_recorded"],
                   "batv_signed": f.relay["batv_signed"]},
         "top_networks": [{"network": k, "messages": n, "refused": r} for k, n, r in f.networks.top(TOP_N)],

@@ -149,6 +149,7 @@ class Figures:
         self.pf_milter = Refusals()      # the milter's refusals as Postfix logged them
         self.tempfail: Counter[str] = Counter()
         self.pf_tempfail: Counter[str] = Counter()
+        self.milter_warnings: Counter[str] = Counter()  # Postfix's warnings, per milter address
         self.rescued: Counter[str] = Counter()
         self.unjudged: Counter[str] = Counter()
         self.latency = Histogram()
@@ -285,16 +286,18 @@ class Figures:
                 continue
             bucket, hour = self._tick(ts, host)
             if reply.kind == "tempfailed":
-                self.pf_tempfail["milter tempfail"] += 1
+                if g["step"] in ("CONNECT", "EHLO", "HELO", "XCLIENT", "STARTTLS"):
+                    return  # before a transaction: Postfix says it again at MAIL, count it there
+                self.pf_tempfail[reply.label] += 1
             else:
                 rules = (m.groupdict().get("rules") or "").split()
                 self.pf_milter.add(bucket, hour, reply.stage, reply.family or self.family_of(rules))
             return
         self.other_milters[g["dsn"][0] + "xx"] += 1
 
-    def milter_unavailable(self, ts: float, g: dict, facts: dict, host: str) -> None:
-        bucket, hour = self._tick(ts, host)
-        self.pf_tempfail[self._tempfail_reason(g["why"])] += 1
+    def milter_warning(self, ts: float, g: dict, facts: dict, host: str) -> None:
+        self._tick(ts, host)
+        self.milter_warnings[f"{g['milter']}: {self._tempfail_reason(g['why'])}"] += 1
 
     def session(self, ts: float, g: dict, facts: dict, host: str) -> None:
         counts = dict(kv.split("=", 1) for kv in g["counts"].split())

@@ -75,8 +75,9 @@ def build(d: dict) -> page.Page:
             page.lines([_ts(b["t"]) for b in lat_tl],
                        {q: [b["latency_ms"][q] for b in lat_tl] for q in ("p50", "p95", "p99")}, ylabel="ms",
                        width_s=width),
-            "Per bucket percentiles of the milter's ms=; wider buckets show the worst of their parts."
-            if width != d["resolution_s"] else "Per bucket percentiles of the milter's ms= figure.")
+            ("no milter decision lines in the log (the milter logs elsewhere?)" if not lat_tl else
+             "Per bucket percentiles of the milter's ms=; wider buckets show the worst of their parts."
+             if width != d["resolution_s"] else "Per bucket percentiles of the milter's ms= figure."))
     nets = d["top_networks"]
     p.chart("Top client networks",
             page.hbars([n["network"] for n in nets], {"messages": [n["messages"] for n in nets],

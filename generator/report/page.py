@@ -22,6 +22,8 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from ..errors import UsageError
+
 # Colours of the families and stages, one each, stable across charts (Okabe-Ito palette:
 # distinguishable with the common colour-vision deficiencies).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000", "#999999")
@@ -210,7 +212,10 @@ class Page:
     def write(self, path: str | Path) -> Path:
         """Written to a temporary file beside PATH and renamed into place."""
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(self.html())

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 # Postfix's client notation, "name[address]"; the name may itself be "[address]" (the milter
 # writes an unverified client as "[127.0.0.1][127.0.0.1]") or "unknown".
 _CLIENT = r"(?P<host>\S*?)\[(?P<ip>[0-9A-Fa-f.:]*|IPv6:[0-9A-Fa-f:.]*)\]"
-# The end of Postfix's reject lines: "from=<S> to=<R> proto=P helo=<H>".
-_ENVELOPE = r"from=<(?P<sender>[^>]*)> (?:to=<(?P<rcpt>[^>]*)> )?proto=\S+ helo=<(?P<helo>[^>]*)>"
+# The end of Postfix's reject lines: "from=<S> to=<R> proto=P helo=<H>" (before MAIL FROM no
+# from=, with several recipients no to=, at CONNECT no helo=).
+_ENVELOPE = r"(?:from=<(?P<sender>[^>]*)> )?(?:to=<(?P<rcpt>[^>]*)> )?proto=\S+(?: helo=<(?P<helo>[^>]*)>)?"
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,11 @@ SHAPES: tuple[Shape, ...] = (
           r"(?P<text>.*?); " + _ENVELOPE + r"$",
           "postfix_milter_reject", {},
           "Postfix cleanup(8)/smtpd(8): the reply of a milter (bouncegen's texts: templates/milter/)"),
-    Shape("postfix-milter-unavailable", ("smtpd", "cleanup"), "warning: milter ",
-          r"^(?:(?P<qid>[0-9A-Za-z]+): )?warning: milter (?P<milter>(?:inet|unix|local):\S+): (?P<why>.*)$",
-          "milter_unavailable", {}, "Postfix milter8.c: the milter could not be reached or timed out (default_action=tempfail)"),
+    Shape("postfix-milter-warning", ("smtpd", "cleanup"), "ilter",
+          r"^(?:(?P<qid>[0-9A-Za-z]+): )?warning: (?:connect to Milter service|milter) "
+          r"(?P<milter>(?:inet|unix|local):\S+): (?P<why>.*)$",
+          "milter_warning", {}, "Postfix milter8.c: a milter could not be reached, or failed mid-message "
+          "(per connection; the tempfail itself is the milter-reject 451 line)"),
     # ---- Postfix: the session (SAV callouts) and delivery -------------------------------------
     Shape("postfix-disconnect", ("smtpd",), "disconnect from ",
           r"^disconnect from " + _CLIENT + r"(?P<counts>(?: [a-z]+=\d+(?:/\d+)?)*)$",
@@ -137,8 +140,8 @@ TEMPFAIL_REASONS: tuple[tuple[str, str], ...] = (
     (r"^spamd at .*?:", "spamd unreachable"),
     (r"^spamd", "spamd error"),
     (r"^batv", "BATV key or store"),
-    (r"(?i)timeout|timed out", "milter timeout (Postfix)"),
-    (r"(?i)connect|refused|can't read|read error|unreachable|no such file", "milter unreachable (Postfix)"),
+    (r"(?i)timeout|timed out", "milter timed out"),
+    (r"(?i)connect|refused|can't read|read error|unreachable|no such file", "milter unreachable"),
     (r".", "other"),
 )
 
@@ -167,6 +170,7 @@ class MilterReply:
     kind: str      # refused | tempfailed
     stage: str = ""
     family: str = ""
+    label: str = ""  # tempfailed: the reason
 
 
 MILTER_REPLIES: tuple[MilterReply, ...] = (
@@ -176,5 +180,9 @@ MILTER_REPLIES: tuple[MilterReply, ...] = (
     MilterReply(r"^Refused as backscatter: a bounce or notice to an address we never sent from", "refused",
                 "milter DATA (BATV)", "batv"),
     MilterReply(r"^Invalid or expired bounce address tag \(BATV\)", "refused", "milter RCPT (BATV)", "batv"),
-    MilterReply(r"^Content check temporarily unavailable", "tempfailed"),
+    MilterReply(r"^Content check temporarily unavailable", "tempfailed", label="milter tempfail"),
+    # Postfix's own text for default_action=tempfail: a milter it could not reach or that timed
+    # out (any milter of smtpd_milters: the reply does not say which; the warning lines do).
+    MilterReply(r"^Service unavailable - try again later$", "tempfailed",
+                label="milter unreachable or timed out (Postfix)"),
 )
