@@ -389,3 +389,39 @@ def test_unix_socket_in_the_queue_directory(write_inventory, rendered):
     assert "\nExecStartPre=+/usr/bin/install -d -o bouncegen -g postfix -m 2750 /var/spool/postfix/bouncegen\n" in unit
     assert "\nUMask=0007\n" in unit and "\nReadWritePaths=/var/spool/postfix/bouncegen\n" in unit
     assert 'socket = "unix:/var/spool/postfix/bouncegen/milter.sock"' in (out / "milter/bouncegen-milter.conf").read_text()
+
+
+def test_points_for_the_hosts_level(write_inventory, rendered, tmp_path):
+    """policy.points = 6.31 (amavisd-new's kill level as Debian 12 ships it): every verdict rule
+    scores it, in the ruleset, the lean profile and the milter's settings alike; the outage rule
+    still cancels exactly one verdict post-queue; the milter still refuses on one verdict and
+    never counts the outage rule. Nothing else of the rendering changes."""
+    from bouncegen.milter.settings import LEDGER_UNAVAIL, Settings, verdict
+
+    ledger = '[ledger]\nstore = "sqlite:/var/lib/bouncegen/ledger.db"\nkey_file = "/etc/bouncegen/ledger.key"\n'
+    text = EXAMPLE.read_text()
+    assert 'scores = "block"\n' in text
+    base = rendered(write_inventory(text + ledger, "base.toml"), tmp_path / "base")
+    out = rendered(write_inventory(text.replace('scores = "block"\n', 'scores = "block"\npoints = 6.31\n') + ledger,
+                                   "amavis.toml"), tmp_path / "amavis")
+    changed = {}
+    for rel, data in _files(out).items():
+        old = (base / rel).read_bytes()
+        lines = [(a, b) for a, b in zip(_body(old).decode().splitlines(), _body(data).decode().splitlines()) if a != b]
+        if lines:
+            changed[rel] = lines
+    assert set(changed) == {"spamassassin/72_bouncegen.cf", "spamd/rules/72_bouncegen.cf",
+                            "milter/bouncegen-milter.conf"}, sorted(changed)
+    cf = (out / "spamassassin/72_bouncegen.cf").read_text()
+    for name in ("BG_BOUNCE", "BG_CHALLENGE", "BG_AUTOREPLY", "BG_VIRUS"):
+        assert f"score    {name} 6.31\n" in cf
+    assert "score    BG_ANY_BOUNCE 0.01\n" in cf
+    assert re.search(r"score\s+BG_LEDGER_UNAVAIL\s+-6\.31\n", cf)
+    # Post-queue: one verdict with the outage rule adds up to the catch-all's label only.
+    scores = dict(re.findall(r"^\s*score\s+(BG_\w+)\s+(-?[\d.]+)$", cf, re.M))
+    assert float(scores["BG_BOUNCE"]) + float(scores[LEDGER_UNAVAIL]) + float(scores["BG_ANY_BOUNCE"]) < 1
+    settings = Settings.load(out / "milter/bouncegen-milter.conf")
+    assert settings.threshold == 6.31 and settings.scores["BG_BOUNCE"] == 6.31
+    points, hit = verdict(("BG_BOUNCE", "BG_ANY_BOUNCE", LEDGER_UNAVAIL), settings.scores)
+    assert points >= settings.threshold and hit == ["BG_ANY_BOUNCE", "BG_BOUNCE"]
+    assert verdict(("BG_ANY_BOUNCE",), settings.scores)[0] < settings.threshold

@@ -22,6 +22,7 @@ examples:
   bouncegen install site.toml --reload            # install with backup and rollback, reload
   bouncegen channel site.toml -o channel/         # sa-update channel archive for many MX hosts
   bouncegen ledger import site.toml /var/log/mail.log   # record the Message-IDs our relays sent
+  bouncegen report --since 2h --html storm.html   # the mail log: refusals, tempfails, sources, latency
 
 Run 'bouncegen COMMAND --help' for a command's options, examples and exit status.
 """
