@@ -134,6 +134,7 @@ def image(packages: Iterable[str] = MX_PACKAGES, log: Callable[[str], None] = la
         if (root / ".bouncegen-complete").exists():
             return root
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
+        tmp.chmod(0o755)  # the root directory of a Debian system (mkdtemp makes it 0700)
         try:
             log(f"debootstrap {SUITE} into {tmp}")
             _run(["debootstrap", "--variant=minbase", f"--include={','.join(BOOT_PACKAGES)}", SUITE, str(tmp), MIRROR])
