@@ -10,6 +10,7 @@
 #   make bench   runner vs raw spamc, naive spamassassin -t and postmap alone (BENCH_CORPUS, BENCH_MANIFEST)
 #   make deb     bouncegen_<version>_all.deb with dpkg-buildpackage (debhelper, dh-python), lintian-checked
 #   make bench-ledger  1,000,000 recorded Message-IDs in SQLite and Redis: size, records/s, lookup p50/p99
+#   make bench-report  bouncegen report over a written 1 GiB mail log: lines/s, peak memory
 PYTHON    ?= python3
 VENV      := .venv
 BIN       := $(VENV)/bin
@@ -29,7 +30,7 @@ BENCH_ARGS     ?=
 RUFF_VERSION ?= 0.8.4
 MYPY_VERSION ?= 1.13.0
 
-.PHONY: rules test test-fast lint engines clean install channel corpus bench bench-ledger storm deb
+.PHONY: rules test test-fast lint engines clean install channel corpus bench bench-ledger bench-report storm deb
 
 rules: $(BIN)/bouncegen
 	$(BIN)/bouncegen render $(INVENTORY) -o $(BUILD)
@@ -83,6 +84,11 @@ bench: $(BIN)/bouncegen
 # The sent-mail ledger with 1,000,000 entries (docs/ledger.md, "Figures"). BENCH_LEDGER_ARGS=--json FILE etc.
 bench-ledger: $(BIN)/bouncegen $(VENV)/.test-deps
 	$(BIN)/python -m bouncegen.lab.bench_ledger $(BENCH_LEDGER_ARGS)
+
+# bouncegen report over a written 1 GiB mail log: lines/s and peak memory (docs/report.md, "Speed").
+# BENCH_REPORT_ARGS="--size-mb 100 --gzip --json FILE" etc.
+bench-report: $(BIN)/bouncegen
+	$(BIN)/python -m bouncegen.lab.bench_report $(BENCH_REPORT_ARGS)
 
 # bouncegen install shows a diff, validates with the real tools before anything takes effect,
 # keeps a backup and rolls back; DESTDIR installs into a staged tree instead of this host.

@@ -13,6 +13,11 @@ POLICY: dict[str, Any] = {
     "dsn": "reject",
     "map_type": "pcre",
     "scores": "block",
+    # The points one verdict adds post-queue under scores = "block": the host's level at which
+    # it acts. SpamAssassin's required_score 5 (facts.THRESHOLD) for spamc/spamd; amavisd-new acts
+    # at its $sa_kill_level_deflt, 6.31 as Debian 12 ships it. Never a threshold of the milter's
+    # own: it refuses on one verdict whatever the points.
+    "points": 5.0,
 }
 
 # [milter]: docs/smtp-time.md (ports, sizing) and docs/deploying.md (the socket).

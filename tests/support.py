@@ -53,6 +53,18 @@ def need_lab(*programs: str, what: str = "SMTP tests") -> None:
         pytest.skip(msg)
 
 
+def need_hosts() -> None:
+    """What the booted-host lab (generator/lab/hosts.py) needs: root, debootstrap, systemd-nspawn,
+    namespaces. Under CI=true a missing piece fails with its one line; elsewhere the test skips."""
+    from bouncegen.lab import hosts
+
+    problem = hosts.boot_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
 def spamd_dir(prefix: str) -> Path:
     """A directory below /tmp that spamd's user can reach (spamd runs as nobody under root): the
     SQLite WAL reader writes its -shm index beside the database, and the key must be readable."""

@@ -262,8 +262,12 @@ def test_exit_0_and_1_json_shape_and_log(corpus, capsys, tmp_path):
     flip = "ham/lunch.eml"
     bad = _labels_from_hand(corpus, flip=flip)
     junit = tmp_path / "check.xml"
-    status, out, err = run_cli(base + ["--manifest", str(bad), "--junit", str(junit)], capsys)
+    page = tmp_path / "check.html"
+    status, out, err = run_cli(base + ["--manifest", str(bad), "--junit", str(junit), "--html", str(page)], capsys)
     assert status == 1
+    # The page (report/page.py's builder): two charts, the wrong verdict named in its table.
+    html = page.read_text()
+    assert html.count("<svg") == 2 and "Wrong verdicts (1)" in html and flip in html
     assert "Wrong verdicts (1)" in out and flip in out and "FAILED" in out
     assert "Rule hit frequencies" in out and "Verdicts per category" in out
 

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 TOOLS = ("dpkg-buildpackage", "dh", "lintian", "dpkg-deb")
 UNITS = ("bouncegen-milter.service", "bouncegen-spamd.service", "bouncegen-relay.service")
 # The python3 packages of Debian 12 the package runs on (pyproject.toml's floors match them).
-DEBIAN_DEPENDS = ("python3-jinja2", "python3-email-validator", "python3-redis", "python3-rich", "python3-milter", "adduser")
+DEBIAN_DEPENDS = ("python3-jinja2", "python3-email-validator", "python3-redis", "python3-rich", "python3-milter",
+                  "python3-matplotlib", "adduser")
 DEB_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 

@@ -6,8 +6,8 @@ adds), run under libfaketime for signatures made days ago. The bounces that retu
 messages are judged by ``bouncegen check`` (real spamd, lean and full profiles, real postmap):
 a bounce of a message our OpenDKIM signed passes, with the full original, with headers only and
 with the header quoted inline; a tampered header, a body that is not the signed one, a foreign
-domain's signature, our selector signed with a stranger's key, an expired x= and a t= older than
-max_age_days are all blocked. On the private Postfix lab, OpenDKIM signs as a milter on the way
+domain's signature, our selector signed with a stranger's key, an rsa-sha1 signature, an expired
+x= and a t= older than max_age_days are all blocked. On the private Postfix lab, OpenDKIM signs as a milter on the way
 out (sendmail, pickup, non_smtpd_milters) and bouncegen's milter judges the bounces of that mail
 in the SMTP session (lean spamd): 250 for the returned original and its headers, 550 tampered.
 """
@@ -67,12 +67,12 @@ def genkey(directory: Path, domain: str, selector: str = SELECTOR, bits: int = 2
 
 
 def opendkim_sign(tmp: Path, message: str, domain: str, keys: Path, *, ago: str | None = None,
-                  ttl: int | None = None) -> str:
+                  ttl: int | None = None, algorithm: str = "rsa-sha256") -> str:
     """MESSAGE with the DKIM-Signature that OpenDKIM adds (optionally signed AGO, e.g. '-3d',
     under faketime, with SignatureTTL TTL seconds)."""
-    conf = tmp / f"opendkim-{domain}-{ago}-{ttl}.conf"
+    conf = tmp / f"opendkim-{domain}-{ago}-{ttl}-{algorithm}.conf"
     conf.write_text(OPENDKIM_CONF.format(domain=domain, selector=SELECTOR, key=keys / f"{SELECTOR}.private",
-                                         ttl=f"SignatureTTL {ttl}\n" if ttl else ""))
+                                         ttl=f"SignatureTTL {ttl}\n" if ttl else "") + f"SignatureAlgorithm {algorithm}\n")
     msg = tmp / "to-sign.eml"
     msg.write_bytes(message.encode())
     argv = [engines.require("opendkim"), "-x", str(conf), "-t", str(msg)]
@@ -83,7 +83,7 @@ def opendkim_sign(tmp: Path, message: str, domain: str, keys: Path, *, ago: str 
     # "opendkim: FILE:" then the header it adds, folded with tabs.
     m = re.search(r"^(DKIM-Signature: .*?)\n(?![ \t])", proc.stdout + "\n", re.S | re.M)
     assert m, f"opendkim added no signature: {proc.stdout!r} {proc.stderr!r}"
-    assert f"d={domain};" in m.group(1) and "t=" in m.group(1)
+    assert f"d={domain};" in m.group(1) and "t=" in m.group(1) and f"a={algorithm};" in m.group(1)
     return m.group(1).rstrip().replace("\n", "\r\n") + "\r\n" + message
 
 
@@ -239,7 +239,7 @@ def test_dkim_inventory_errors_one_line_each(site, tmp_path):
         "dkim.key[1].public_key_file: 'missing.txt': cannot read: No such file or directory",
         "dkim.key[2].public_key_file:",  # 512 bits
         "dkim.key[3].public_key_file: 'private.pem' is PEM but not a '-----BEGIN PUBLIC KEY-----' block",
-        "dkim.key[4].public_key_file: 'garbage.txt' ",
+        "dkim.key[4].public_key_file: 'garbage.txt' is not a usable RSA public key",
         "dkim.key[5].public_key_file: 'ed.txt' has k=ed25519: only RSA keys are supported",
         "dkim.key[6].public_key_file: missing",
         "dkim.key[6].selector: missing",
@@ -264,12 +264,15 @@ def corpus(site) -> Path:
     forged = opendkim_sign(tmp, ORIGINAL, "example.org", stranger)
     expired = opendkim_sign(tmp, ORIGINAL, "example.org", ours, ago="-3d", ttl=86400)
     too_old = opendkim_sign(tmp, ORIGINAL, "example.org", ours, ago="-40d")
+    sha1 = opendkim_sign(tmp, ORIGINAL, "example.org", ours, algorithm="rsa-sha1")
     tampered = signed.replace("Subject: Minutes of Tuesday's meeting", "Subject: Minutes of Tuesday's meetings")
     assert tampered != signed
     other_body = signed.replace("the minutes are below.", "buy cheap watches at the usual place.")
     samples = {
         "legit/dsn/dkim-full-original.eml": dsn("message/rfc822", signed),
         "legit/dsn/dkim-headers-only.eml": dsn("text/rfc822-headers", headers(signed)),
+        # The returned header block without its last line break before the MIME boundary.
+        "legit/dsn/dkim-headers-only-unterminated.eml": dsn("text/rfc822-headers", headers(signed).rstrip("\r\n")),
         "legit/dsn/dkim-qmail-inline.eml": qmail(signed),
         "backscatter/dsn/dkim-unsigned.eml": dsn("message/rfc822", ORIGINAL),
         "backscatter/dsn/dkim-tampered-header-full.eml": dsn("message/rfc822", tampered),
@@ -280,6 +283,8 @@ def corpus(site) -> Path:
         "backscatter/dsn/dkim-expired-x.eml": dsn("message/rfc822", expired),
         "backscatter/dsn/dkim-expired-x-headers.eml": dsn("text/rfc822-headers", headers(expired)),
         "backscatter/dsn/dkim-older-than-max-age.eml": dsn("text/rfc822-headers", headers(too_old)),
+        # rsa-sha1 is no evidence (RFC 8301; Mail::DKIM's Strict mode).
+        "backscatter/dsn/dkim-rsa-sha1.eml": dsn("message/rfc822", sha1),
         # Our valid signature among 8 copies of it: more than MAX_SIGS fields are never verified
         # (each one would hash the body again).
         "backscatter/dsn/dkim-too-many-signatures.eml": dsn("text/rfc822-headers",
@@ -305,7 +310,7 @@ def test_bounce_of_our_signed_mail_passes_forgeries_blocked(site, profile, capsy
     doc = json.loads(out)
     verdicts = {m["path"]: m["verdict"] for m in doc["messages"]}
     expected = {m["path"]: m["expected"] for m in doc["messages"]}
-    assert len(verdicts) == 13
+    assert len(verdicts) == 15
     assert verdicts == expected, err
     assert status == 0
 

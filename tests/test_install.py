@@ -540,3 +540,62 @@ def test_ledger_settings_are_not_world_readable(root, tmp_path, capsys):
         assert path.stat().st_mode & 0o777 == 0o640, secret
     assert (root / "etc/mail/spamassassin/72_bouncegen.cf").stat().st_mode & 0o777 == 0o644
     assert "s3cret" not in out + err
+
+
+# The lines of Debian 12's /etc/amavis/conf.d/20-debian_defaults (amavisd-new 1:2.13.0-3) that
+# decide what amavis does with spam; the real file is read in tests/test_amavis.py.
+DEBIAN_AMAVIS_DEFAULTS = """\
+use strict;
+$sa_spam_subject_tag = '***SPAM*** ';
+$sa_tag_level_deflt  = 2.0;  # add spam info headers if at, or above that level
+$sa_tag2_level_deflt = 6.31; # add 'spam detected' headers at that level
+$sa_kill_level_deflt = 6.31; # triggers spam evasive actions
+$final_spam_destiny       = D_PASS;
+1;
+"""
+
+
+@pytest.mark.spamassassin
+@pytest.mark.slow
+@pytest.mark.parametrize("points, verdict", [(None, "warning: amavisd-new: one bouncegen verdict adds 5 points, "
+                                                    "below the kill level 6.31"),
+                                             (6.31, "amavisd-new: one bouncegen verdict adds 6.31 points: it reaches "
+                                                    "the kill level 6.31")])
+def test_install_reads_amavis_levels(root, capsys, tmp_path, points, verdict):
+    """On a host with amavisd-new, install reads its levels, says whether one verdict reaches
+    them (policy.points), and leaves /etc/amavis untouched."""
+    conf_d = root / "etc/amavis/conf.d"
+    conf_d.mkdir(parents=True)
+    (conf_d / "20-debian_defaults").write_text(DEBIAN_AMAVIS_DEFAULTS)
+    (conf_d / "50-user").write_text("use strict;\n# $sa_kill_level_deflt = 3;\n1;\n")
+    (conf_d / "50-user~").write_text("$sa_kill_level_deflt = 99;\n")  # an editor's leftover: not read
+    before = {p: p.read_bytes() for p in conf_d.iterdir()}
+    inv = EXAMPLE
+    if points is not None:
+        inv = tmp_path / "amavis.toml"
+        inv.write_text(EXAMPLE.read_text().replace('scores = "block"\n', f'scores = "block"\npoints = {points}\n'))
+    status, out, err = run(capsys, "install", str(inv), "--root", str(root), "--dry-run")
+    assert status == 0, err
+    assert (f"amavisd-new: {conf_d}: $sa_tag2_level_deflt = 6.31 (20-debian_defaults), $sa_kill_level_deflt = 6.31 "
+            "(20-debian_defaults), $final_spam_destiny = D_PASS; bouncegen changed nothing") in out
+    assert verdict in out
+    assert "@bypass_spam_checks_maps is not set" in out
+    assert {p: p.read_bytes() for p in conf_d.iterdir()} == before
+
+
+def test_amavis_level_that_is_no_plain_number(tmp_path):
+    """An expression is not guessed at: the level is unknown and install says so."""
+    from bouncegen.deploy import amavis
+    from bouncegen.deploy.layout import Target
+
+    conf_d = tmp_path / "etc/amavis/conf.d"
+    conf_d.mkdir(parents=True)
+    (conf_d / "20-debian_defaults").write_text(DEBIAN_AMAVIS_DEFAULTS)
+    (conf_d / "50-user").write_text("$sa_kill_level_deflt = $sa_tag2_level_deflt + 1;\n"
+                                    "@bypass_spam_checks_maps = (\\%bypass_spam_checks);\n")
+    found = amavis.detect(Target.make(tmp_path))
+    assert found.levels == {"sa_tag2_level_deflt": 6.31, "sa_kill_level_deflt": None}
+    lines = amavis.report(found, 6.31)
+    assert any(line.startswith("warning: amavisd-new: $sa_kill_level_deflt is not a plain number") for line in lines)
+    assert not any("bypass" in line for line in lines)
+    assert amavis.detect(Target.make(tmp_path / "nothing")) is None

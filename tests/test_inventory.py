@@ -56,6 +56,13 @@ BAD = [
     ("policy-map-type", GOOD_SITE + GOOD_RELAY + '[policy]\nmap_type = "hash"\n', "policy.map_type: 'hash' is not one of: 'pcre', 'regexp'"),
     ("policy-scores", GOOD_SITE + GOOD_RELAY + '[policy]\nscores = 5\n', "policy.scores: 5 is not one of"),
     ("policy-unknown", GOOD_SITE + GOOD_RELAY + '[policy]\nreject_all = true\n', "policy.reject_all: unknown key"),
+    ("points-string", GOOD_SITE + GOOD_RELAY + '[policy]\npoints = "6.31"\n', "policy.points: '6.31': expected a number of points from 1 to 100"),
+    ("points-bool", GOOD_SITE + GOOD_RELAY + '[policy]\npoints = true\n', "policy.points: True: expected a number of points"),
+    ("points-low", GOOD_SITE + GOOD_RELAY + '[policy]\npoints = 0.5\n', "policy.points: 0.5: expected a number of points from 1 to 100"),
+    ("points-high", GOOD_SITE + GOOD_RELAY + '[policy]\npoints = 1e9\n', "policy.points: 1000000000.0: expected a number"),
+    ("points-nan", GOOD_SITE + GOOD_RELAY + '[policy]\npoints = nan\n', "policy.points: nan: expected a number"),
+    ("points-decimals", GOOD_SITE + GOOD_RELAY + '[policy]\npoints = 6.305\n', "policy.points: 6.305: at most two decimals"),
+    ("points-with-tag", GOOD_SITE + GOOD_RELAY + '[policy]\nscores = "tag"\npoints = 6.31\n', 'policy.points: only with scores = "block"'),
     ("spamd-children-zero", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = 0\n', "milter.spamd_children: expected a whole number of spamd children from 1 to 64, got 0"),
     ("spamd-children-string", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = "4"\n', "milter.spamd_children: expected a whole number"),
     ("spamd-children-bool", GOOD_SITE + GOOD_RELAY + '[milter]\nspamd_children = true\n', "milter.spamd_children: expected a whole number"),
@@ -124,9 +131,16 @@ def test_tricky_valid_inventory(write_inventory):
     assert inv.policy == inventory.Policy(dsn="spamassassin", map_type="regexp", scores="tag")
 
 
+def test_points_for_the_hosts_level(write_inventory):
+    """policy.points: the host's level (amavisd-new as Debian 12 ships it), an integer too."""
+    inv = inventory.load(write_inventory(GOOD_SITE + GOOD_RELAY + '[policy]\npoints = 6.31\n'))
+    assert inv.policy.points == 6.31
+    assert inventory.load(write_inventory(GOOD_SITE + GOOD_RELAY + '[policy]\npoints = 8\n')).policy.points == 8.0
+
+
 def test_defaults(write_inventory):
     inv = inventory.load(write_inventory(GOOD_SITE + GOOD_RELAY))
-    assert inv.policy == inventory.Policy(dsn="reject", map_type="pcre", scores="block")
+    assert inv.policy == inventory.Policy(dsn="reject", map_type="pcre", scores="block", points=5.0)
     assert inv.mx_hosts == ()
     # bouncegen's own spamd, not the host's on 783; one child per core of a 2-core MX, fixed so
     # that rendering does not depend on the machine; the milter's concurrency follows it.

@@ -20,7 +20,7 @@ LAYERS = {
     "cli": 6, "storm": 6,
     "lab": 5,
     "deploy": 4, "runner": 4,
-    "milter": 3,
+    "milter": 3, "report": 3,
     "renderer": 2,
     "ledger": 1, "engines": 1, "batv": 1,
     "facts": 0, "defaults": 0, "errors": 0, "secretfile": 0, "resources": 0, "__init__": 0,
@@ -33,6 +33,7 @@ LAZY_ALLOWED = {
     "bouncegen.milter.mx": "the MX milter's callbacks import pymilter at their top: only `bouncegen milter` needs them",
     "redis": "only a redis:// ledger store needs it; 0.2 s at every start otherwise",
     "rich": "only a table or progress bar on a terminal needs it; 0.4 s at every start otherwise",
+    "matplotlib": "only an --html page's charts need it; 0.5 s and 40 MB at every start otherwise",
 }
 
 

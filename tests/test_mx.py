@@ -243,3 +243,20 @@ def test_only_scan_limit_bytes_go_to_spamd(cfg):
     message = sent.split(b"\r\n\r\n", 1)[1]
     prologue = message.index(b"From: MAILER-DAEMON")
     assert len(message) - prologue <= 1024 + 2  # headers and body kept, plus the blank line
+
+
+def test_rcpt_and_data_events_only_with_batv(cfg):
+    """pymilter negotiates the callbacks a class overrides: without [batv] the milter asks Postfix
+    for no RCPT or DATA events (a round trip less per recipient); BatvMilter asks for both."""
+    protocols = {}
+    for kind in (mx.BouncegenMilter, mx.BatvMilter):
+        shared = mx.Shared(cfg)
+        Milter.factory = lambda kind=kind: kind(shared)
+        try:
+            ctx = MilterContext()
+            ctx._negotiate()
+            protocols[kind] = ctx._protocol
+        finally:
+            Milter.factory = Milter.Milter
+    assert protocols[mx.BouncegenMilter] & Milter.P_NORCPT and protocols[mx.BouncegenMilter] & Milter.P_NODATA
+    assert not protocols[mx.BatvMilter] & Milter.P_NORCPT and not protocols[mx.BatvMilter] & Milter.P_NODATA

@@ -43,12 +43,14 @@ def test_golden_files(rendered):
     BOUNCEGEN_UPDATE_REFERENCE=1 and review the diff)."""
     got = _files(rendered(EXAMPLE))
     if os.environ.get("BOUNCEGEN_UPDATE_REFERENCE"):
-        shutil.rmtree(REFERENCE, ignore_errors=True)
+        for old in REFERENCE.iterdir():
+            if old.name != "ledger":  # the ledger variants below have their own test
+                shutil.rmtree(old)
         for rel, data in got.items():
             if rel not in COPIES:
                 (REFERENCE / rel).parent.mkdir(parents=True, exist_ok=True)
                 (REFERENCE / rel).write_bytes(data)
-    want = _files(REFERENCE)
+    want = {rel: data for rel, data in _files(REFERENCE).items() if not rel.startswith("ledger/")}
     assert sorted(got) == sorted([*want, *COPIES])
     for rel in want:
         assert got[rel].decode() == want[rel].decode().replace("bouncegen 0.1.0", f"bouncegen {__version__}"), rel
@@ -313,6 +315,44 @@ def test_relay_unit_passes_systemd_analyze_verify(write_inventory, rendered, tmp
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
+# The example inventory with a ledger: the spamd unit of each store kind has a golden copy in
+# tests/reference/ledger/KIND/ (issue 21: a sandbox that hid the SQLite ledger from spamd).
+LEDGERS = {
+    "sqlite": 'store = "sqlite:/var/lib/bouncegen/ledger.db"',
+    "redis": 'store = "redis://ledger.example.org:6379/0"',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LEDGERS))
+def test_spamd_unit_reaches_the_ledger_and_nothing_more(kind, write_inventory, rendered, tmp_path):
+    """spamd reads the ledger from inside its sandbox: for sqlite: the ledger's directory is
+    writable (a WAL reader writes the -shm index), for redis:// no file access is added; every
+    other line equals the unit without a ledger. Checked by systemd-analyze as above."""
+    inv = write_inventory(EXAMPLE.read_text() + f'\n[ledger]\n{LEDGERS[kind]}\nkey_file = "/etc/bouncegen/ledger.key"\n')
+    unit = (rendered(inv) / "systemd/bouncegen-spamd.service").read_text()
+    golden = REFERENCE / "ledger" / kind / "bouncegen-spamd.service"
+    if os.environ.get("BOUNCEGEN_UPDATE_REFERENCE"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(unit)
+    assert unit == golden.read_text().replace("bouncegen 0.1.0", f"bouncegen {__version__}")
+    plain = (rendered(EXAMPLE, tmp_path / "plain") / "systemd/bouncegen-spamd.service").read_text()
+    directives = lambda text: [ln for ln in text.splitlines()[4:] if ln and not ln.startswith("#")]
+    rw = [ln for ln in directives(unit) if ln.startswith("ReadWritePaths=")]
+    if kind == "sqlite":
+        assert rw == ["ReadWritePaths=/var/lib/bouncegen-spamd /var/lib/bouncegen"]
+    else:
+        assert rw == ["ReadWritePaths=/var/lib/bouncegen-spamd"]
+    assert [ln for ln in directives(unit) if not ln.startswith("ReadWritePaths=")] == \
+        [ln for ln in directives(plain) if not ln.startswith("ReadWritePaths=")]
+    need("systemd-analyze")
+    d = tmp_path / "units"
+    d.mkdir()
+    (d / "bouncegen-spamd.service").write_text(unit)
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(d / "bouncegen-spamd.service")],
+                          capture_output=True, text=True, cwd=d, env=os.environ | {"SYSTEMD_LOG_LEVEL": "notice"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
 def test_milter_unit_never_runs_as_root_or_postfix(rendered):
     unit = (rendered(EXAMPLE) / "systemd/bouncegen-milter.service").read_text()
     users = [line for line in unit.splitlines() if line.startswith(("User=", "Group="))]
@@ -349,3 +389,39 @@ def test_unix_socket_in_the_queue_directory(write_inventory, rendered):
     assert "\nExecStartPre=+/usr/bin/install -d -o bouncegen -g postfix -m 2750 /var/spool/postfix/bouncegen\n" in unit
     assert "\nUMask=0007\n" in unit and "\nReadWritePaths=/var/spool/postfix/bouncegen\n" in unit
     assert 'socket = "unix:/var/spool/postfix/bouncegen/milter.sock"' in (out / "milter/bouncegen-milter.conf").read_text()
+
+
+def test_points_for_the_hosts_level(write_inventory, rendered, tmp_path):
+    """policy.points = 6.31 (amavisd-new's kill level as Debian 12 ships it): every verdict rule
+    scores it, in the ruleset, the lean profile and the milter's settings alike; the outage rule
+    still cancels exactly one verdict post-queue; the milter still refuses on one verdict and
+    never counts the outage rule. Nothing else of the rendering changes."""
+    from bouncegen.milter.settings import LEDGER_UNAVAIL, Settings, verdict
+
+    ledger = '[ledger]\nstore = "sqlite:/var/lib/bouncegen/ledger.db"\nkey_file = "/etc/bouncegen/ledger.key"\n'
+    text = EXAMPLE.read_text()
+    assert 'scores = "block"\n' in text
+    base = rendered(write_inventory(text + ledger, "base.toml"), tmp_path / "base")
+    out = rendered(write_inventory(text.replace('scores = "block"\n', 'scores = "block"\npoints = 6.31\n') + ledger,
+                                   "amavis.toml"), tmp_path / "amavis")
+    changed = {}
+    for rel, data in _files(out).items():
+        old = (base / rel).read_bytes()
+        lines = [(a, b) for a, b in zip(_body(old).decode().splitlines(), _body(data).decode().splitlines()) if a != b]
+        if lines:
+            changed[rel] = lines
+    assert set(changed) == {"spamassassin/72_bouncegen.cf", "spamd/rules/72_bouncegen.cf",
+                            "milter/bouncegen-milter.conf"}, sorted(changed)
+    cf = (out / "spamassassin/72_bouncegen.cf").read_text()
+    for name in ("BG_BOUNCE", "BG_CHALLENGE", "BG_AUTOREPLY", "BG_VIRUS"):
+        assert f"score    {name} 6.31\n" in cf
+    assert "score    BG_ANY_BOUNCE 0.01\n" in cf
+    assert re.search(r"score\s+BG_LEDGER_UNAVAIL\s+-6\.31\n", cf)
+    # Post-queue: one verdict with the outage rule adds up to the catch-all's label only.
+    scores = dict(re.findall(r"^\s*score\s+(BG_\w+)\s+(-?[\d.]+)$", cf, re.M))
+    assert float(scores["BG_BOUNCE"]) + float(scores[LEDGER_UNAVAIL]) + float(scores["BG_ANY_BOUNCE"]) < 1
+    settings = Settings.load(out / "milter/bouncegen-milter.conf")
+    assert settings.threshold == 6.31 and settings.scores["BG_BOUNCE"] == 6.31
+    points, hit = verdict(("BG_BOUNCE", "BG_ANY_BOUNCE", LEDGER_UNAVAIL), settings.scores)
+    assert points >= settings.threshold and hit == ["BG_ANY_BOUNCE", "BG_BOUNCE"]
+    assert verdict(("BG_ANY_BOUNCE",), settings.scores)[0] < settings.threshold

@@ -20,7 +20,7 @@ KEYS = {"kind", "policy", "profile", "sent", "refused", "refused_per_s", "backsc
 
 
 def test_storm_side_by_side_json(tmp_path):
-    need("postfix", "postconf", "postmap", "spamd", "spamc", "smtp-source", "smtp-sink")
+    need("postfix", "postconf", "postmap", "spamd", "spamc", "smtp-source", "smtp-sink", "rsyslogd")
     if os.environ.get("CI"):
         __import__("Milter")
     else:
@@ -28,8 +28,9 @@ def test_storm_side_by_side_json(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("a Postfix master runs as root")
     out = tmp_path / "storm.json"
+    page = tmp_path / "storm.html"
     status = storm.main(["--count", "40", "--ham", "20", "--sessions", "4", "--policy", "spamassassin",
-                         "--policy", "batv", "--json", str(out)])
+                         "--policy", "batv", "--json", str(out), "--html", str(page)])
     data = json.loads(out.read_text())
     assert set(data) == {"ceiling_per_s", "runs"} and data["ceiling_per_s"] > 0
     assert [(r["kind"], r["policy"], r["profile"]) for r in data["runs"]] == [
@@ -45,3 +46,8 @@ def test_storm_side_by_side_json(tmp_path):
         else:
             assert r["sent"] == r["legit_sent"] == 20 and r["refused"] == 0
     assert status == 0
+    # The page (report/page.py's builder): four charts per lab, the runs' table; the refusals it
+    # read from each lab's log are the storm's own count.
+    html = page.read_text()
+    assert html.count("<svg") == 4 * 3 and "Refusals per second by family" in html and "SAV callout latency" in html
+    assert html.count("40 of 40 refused") == 3

@@ -12,7 +12,7 @@ import sys
 
 from .. import __version__
 from ..errors import BouncegenError
-from . import batv, channel, check, install, ledger, milter, render
+from . import batv, channel, check, install, ledger, milter, render, report
 
 TOP_EPILOG = """\
 examples:
@@ -22,6 +22,7 @@ examples:
   bouncegen install site.toml --reload            # install with backup and rollback, reload
   bouncegen channel site.toml -o channel/         # sa-update channel archive for many MX hosts
   bouncegen ledger import site.toml /var/log/mail.log   # record the Message-IDs our relays sent
+  bouncegen report --since 2h --html storm.html   # the mail log: refusals, tempfails, sources, latency
 
 Run 'bouncegen COMMAND --help' for a command's options, examples and exit status.
 """
@@ -37,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"bouncegen {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # The order of `bouncegen --help`.
-    for command in (render, install, channel, ledger, batv, check, milter):
+    for command in (render, install, channel, ledger, batv, check, report, milter):
         command.add_subcommand(sub)
     return top
 

@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         report.write_log(result, opts.log)
     if args.junit:
         report.write_junit(result, Path(args.junit))
+    if args.html:
+        report.write_html(result, Path(args.html))
     if opts.json:
         report.write_json(result, sys.stdout)
     else:
@@ -71,5 +73,7 @@ def add_subcommand(sub) -> None:
     c.add_argument("--log", metavar="FILE", help="write the per-message log (mass-check style) to FILE")
     c.add_argument("--junit", metavar="FILE",
                    help="write JUnit XML to FILE for a CI page: one test case per message, named by its path")
+    c.add_argument("--html", metavar="FILE",
+                   help="write a page to FILE: per-category and per-rule hits as charts, the wrong verdicts")
     c.add_argument("--no-lint", action="store_true", help="skip spamassassin --lint / postmap lint of the rendered files")
     c.set_defaults(func=run)

@@ -1,20 +1,22 @@
-"""``bouncegen ledger init|import|stats``: the sent-mail ledger from the command line.
+"""``bouncegen ledger init|import|stats|check``: the sent-mail ledger from the command line.
 
 - ``init INVENTORY`` creates the site key (``[ledger] key_file``: 32 random bytes as 64 hex
   characters, mode 0600, never replaced) and the store (``[ledger] store``).
 - ``import INVENTORY MAILLOG...`` records the Message-IDs Postfix's cleanup logged on our relays
   (ledger/maillog.py says which lines and prefixes).
 - ``stats INVENTORY`` prints the live entries, the oldest recorded day and the store's size.
+- ``check INVENTORY [--user USER]`` tests the store's rights as each reader's user (ledger/access.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from ..ledger import keys
+from ..ledger import access, keys
 from ..ledger.maillog import import_logs
 from ..ledger.store import Store, open_store
 from ..renderer import inventory
@@ -85,12 +87,23 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    led = _settings(args.inventory)
+    ok, problems = access.check(led.store, led.key_file, user=args.user)
+    for line in ok:
+        print(f"ok: {line}")
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 LEDGER_EPILOG = """\
 examples:
   bouncegen ledger init site.toml                       # key (mode 0600) and store
   bouncegen ledger import site.toml /var/log/mail.log /var/log/mail.log.1 /var/log/mail.log.2.gz
   journalctl -u postfix@- -o short | bouncegen ledger import site.toml -
   bouncegen ledger stats site.toml
+  bouncegen ledger check site.toml                      # can every reader open it? (as root)
 
 The inventory's [ledger] table names the store (sqlite:/abs/path.db or
 redis://[:password@]host[:port][/db]), the key file and how many days an entry counts. The key
@@ -124,4 +137,14 @@ def add_subcommand(sub) -> None:
     add_inventory_command(lsub, "stats", _stats, "ledger", help="entries, oldest day and size of the store",
                           description="Print the live entries, the oldest recorded day and the size of the store.",
                           epilog="example:\n  bouncegen ledger stats site.toml\n")
-
+    c = add_inventory_command(lsub, "check", _check, "ledger",
+                              help="can each reader (spamd, amavis) open the ledger as its own user?",
+                              description="Test, as the user of bouncegen's spamd (bouncegen, or --user) and as "
+                              "the host's debian-spamd and amavis where they exist, what a lookup does: read the "
+                              "key, open the store (SQLite: read-write, its -wal/-shm beside it) and look up an "
+                              "entry; and whether bouncegen-spamd.service's sandbox lets spamd reach an SQLite "
+                              "ledger's directory. One line per problem with the command that fixes it. Run as root.",
+                              epilog="examples:\n  bouncegen ledger check site.toml\n"
+                              "  bouncegen ledger check site.toml --user spamd-lean\n\n"
+                              "Exit status: 0 every reader can; 1 a problem (one line each on stderr); 2 bad input.\n")
+    c.add_argument("--user", metavar="USER", help="the user bouncegen's spamd runs as (default: bouncegen)")

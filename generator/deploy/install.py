@@ -34,10 +34,11 @@ from typing import Callable
 
 from ..errors import BouncegenError, EngineError, LintError, UsageError
 from ..milter.health import CheckError
+from ..milter.settings import Settings
 from ..renderer.rules import load_families, rule_names
-from . import files, maincf, services as svc
+from . import amavis, files, maincf, services as svc
 from .files import Backup, live_diff, read_or_none
-from .layout import HOST_STATE, STATE_FILE, Target
+from .layout import HOST_STATE, MILTER_CONF, STATE_FILE, Target
 from .services import do_reload, reload_commands
 from .source import parse_main_cf, source_dir
 from .stage import installed_service_files, stage, unit_order
@@ -98,6 +99,7 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
             say(f"note: {note}")
         if plan.empty:
             say(f"nothing to change: {target.sa_dir}, {target.pf_dir} and {target.etc_dir} already hold this rendering")
+            _amavis(src, target, say)
             return False
         say("".join(plan.diff).rstrip("\n"))
 
@@ -130,6 +132,7 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
         say("validated: spamassassin --lint, postconf -n"
             + (", postfix check" if postfix_check_possible(plan.stage_pf) else "")
             + ", postmap: no new warnings")
+        _amavis(src, target, say)
         if dry_run:
             say("dry run: nothing written")
             return False
@@ -177,6 +180,17 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
             for cmd in reload_commands(target):
                 say("  " + " ".join(cmd))
         return True
+
+
+def _amavis(src: Path, target: Target, say: Callable[[str], None]) -> None:
+    """On a host with amavisd-new: its spam levels, and whether one verdict reaches them."""
+    found = amavis.detect(target)
+    if found is None:
+        return
+    # The points of one verdict as rendered (policy.points): the milter's settings list them.
+    scores = Settings.load(src / "milter" / MILTER_CONF).scores
+    for line in amavis.report(found, max(scores.values())):
+        say(line)
 
 
 def uninstall(target: Target, *, dry_run: bool = False, reload: bool = False, backup_dir: Path | None = None,

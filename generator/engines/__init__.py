@@ -28,6 +28,8 @@ INSTALL_HINT = {
     "smtp-source": "apt-get install postfix",
     "smtp-sink": "apt-get install postfix",
     "spamass-milter": "apt-get install spamass-milter",
+    "rsyslogd": "apt-get install rsyslog",
+    "chromium": "apt-get install chromium",
 }
 
 # Where Debian keeps the stock .pre files (loadplugin lines) next to which our files are linted.

@@ -35,6 +35,7 @@ from ..errors import EngineError
 from ..renderer import render
 from ..renderer.inventory import Inventory
 from . import daemon
+from .syslog import Rsyslog
 
 USERS = ("alice", "bob")
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
@@ -121,7 +122,8 @@ class PostfixLab:
     def __init__(self, inv: Inventory, *, smtpd_processes: int = 100, spamd_children: int = 2,
                  extra_params: dict[str, str] | None = None, workdir: Path | None = None,
                  bouncegen: bool = True, config_subdir: str = "etc", milter_unix_socket: bool = False,
-                 chroot_smtpd: bool = False, profile: str = "lean", concurrency: int = 0):
+                 chroot_smtpd: bool = False, profile: str = "lean", concurrency: int = 0,
+                 syslog: bool = False):
         """bouncegen=False: a host as it is before `bouncegen install` (spamd runs, but neither
         bouncegen's main.cf lines nor its milter), its config in TMP/CONFIG_SUBDIR."""
         self.inv = inv
@@ -136,6 +138,10 @@ class PostfixLab:
         # production; "full": the ruleset beside the stock rules (engines/spamd.py).
         self.profile = profile
         self.concurrency = concurrency  # the milter's scans in flight; 0 = spamd_children
+        # The milter logs through a private rsyslogd (lab/syslog.py) into a timestamped file, as
+        # on a host, instead of to stderr (milter.log keeps its stderr all the same).
+        self.syslog = syslog
+        self.rsyslog: Rsyslog | None = None
         self.extra_params = dict(extra_params or {})
         self.tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bouncegen-lab-"))
         self._own_tmp = workdir is None
@@ -177,6 +183,15 @@ class PostfixLab:
             return (self.tmp / "maillog").read_text(errors="replace")
         except OSError:
             return ""
+
+    def logs(self) -> list[Path]:
+        """The lab's mail logs as `bouncegen report` reads them: Postfix's maillog_file and, with
+        syslog=True, the milter's syslog file (flushed first)."""
+        out = [self.tmp / "maillog"]
+        if self.rsyslog is not None:
+            self.rsyslog.flush()
+            out.append(self.rsyslog.file)
+        return out
 
     def milter_log(self) -> str:
         try:
@@ -281,9 +296,14 @@ class PostfixLab:
             shutil.chown(sock_dir, "root", "postfix")
             os.chmod(sock_dir, 0o2750)
             umask = 0o007
+        where = ["--log", "stderr"]
+        if self.syslog:
+            if self.rsyslog is None:
+                self.rsyslog = Rsyslog(self.tmp).start()
+            where = ["--log", "syslog", "--syslog-socket", str(self.rsyslog.socket)]
         log = open(self.tmp / "milter.log", "ab")
         self.milter_proc = subprocess.Popen(
-            [sys.executable, "-m", "bouncegen", "milter", "--config", str(self.milter_conf), "--log", "stderr"],
+            [sys.executable, "-m", "bouncegen", "milter", "--config", str(self.milter_conf), *where],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, umask=umask)
         log.close()
         daemon.wait_listening(self.milter_proc, self._unix_probe if self.milter_unix_socket else daemon.tcp(self.milter_port),
@@ -363,6 +383,9 @@ class PostfixLab:
             self.stop_milter()
             self.stop_relay_milter()
             self.stop_spamd()
+            if self.rsyslog is not None:
+                self.rsyslog.stop()
+                self.rsyslog = None
             if self._own_tmp and not os.environ.get("BOUNCEGEN_KEEP_LAB"):
                 shutil.rmtree(self.tmp, ignore_errors=True)
 

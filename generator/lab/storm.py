@@ -31,10 +31,10 @@ import threading
 import time
 from pathlib import Path
 
-from .. import batv as batv_scheme, engines
+from .. import batv as batv_scheme, engines, report
 from ..engines.spamd import free_port
 from ..renderer import inventory
-from . import mail as samples
+from . import mail as samples, storm_page
 from .postfix_lab import PostfixLab
 from .site import EXAMPLE, FOREIGN, MX1, OUR_RELAY, example_site
 
@@ -95,10 +95,12 @@ class Timer(threading.Thread):
         super().__init__(daemon=True)
         self.fn, self.every = fn, every
         self.results: list[tuple[float, bool, str]] = []
+        self.started: list[float] = []  # wall-clock time of each call (the page's time axis)
         self.halt = threading.Event()
 
     def run(self):
         while not self.halt.is_set():
+            self.started.append(time.time())
             t0 = time.monotonic()
             try:
                 ok, note = self.fn()
@@ -119,7 +121,7 @@ def sav_callout(lab) -> tuple[bool, str]:
 
 def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_delay: str | None,
                spamd_children: int, kinds: tuple = samples.BACKSCATTER, profile: str = "lean",
-               ham_count: int = 0, concurrency: int = 0) -> dict:
+               ham_count: int = 0, concurrency: int = 0, html: bool = False) -> dict:
     inv_path = tmp / f"storm-{policy}.toml"
     key_file = tmp / "batv.keys"
     tables: dict = {}
@@ -143,8 +145,10 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
     out: dict = {"policy": policy, "profile": profile, "kinds": [k for k, _ in kinds],
                  "backscatter_sent": per_kind * len(kinds),
                  "sessions": per_kind_sessions * len(kinds), "in_flow_delay": in_flow_delay or "(rendered)"}
+    # syslog: the milter's lines reach a timestamped file (lab/syslog.py), so that the storm's
+    # page shows the milter's latency over time from the same log lines `bouncegen report` reads.
     with PostfixLab(inv, spamd_children=spamd_children, extra_params=extra, profile=profile,
-                    concurrency=concurrency) as lab:
+                    concurrency=concurrency, syslog=html) as lab:
         out["in_flow_delay_effective"] = engines.run(
             [lab.postconf, "-c", str(lab.conf), "-h", "in_flow_delay"]).stdout.strip()
         assert lab.spamd is not None and lab.spamd.proc is not None and lab.milter_proc is not None
@@ -236,6 +240,9 @@ def run_policy(policy: str, *, count: int, sessions: int, tmp: Path, in_flow_del
         out["share_batv"] = round(out["rejected_by_batv"] / refused, 3) if refused else 0
         out["legit_lost"] = out["legit_sent"] - out["legit_delivered"]
         out["ham"] = run_ham(lab, ham_count, sessions, tmp) if ham_count else None
+        if html:  # the lab's own log, read as `bouncegen report` reads a host's, per second
+            out["report"] = report.as_json(report.run([str(p) for p in lab.logs()], resolution=1))
+            out["sav_series"] = [(t, r[0] * 1000, r[1]) for t, r in zip(sav.started, sav.results, strict=False)]
     return out
 
 
@@ -333,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default=",".join(names),
                     help=f"comma-separated backscatter kinds of the mix (default: all of {','.join(names)})")
     ap.add_argument("--json", metavar="FILE", help='write {"ceiling_per_s", "runs": [...]} to FILE')
+    ap.add_argument("--html", metavar="FILE", help="write a page with charts per run (refusals/s by family, SAV and "
+                    "milter latency, deliveries over time) to FILE")
     args = ap.parse_args(argv)
     wanted = args.kinds.split(",")
     if not wanted or set(wanted) - set(names):
@@ -351,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                 labs.append(run_policy(policy, count=args.count, sessions=args.sessions, tmp=tmp,
                                        in_flow_delay=args.in_flow_delay, spamd_children=args.spamd_children,
                                        kinds=kinds, profile=profile, ham_count=args.ham,
-                                       concurrency=args.concurrency))
+                                       concurrency=args.concurrency, html=bool(args.html)))
         ceiling = sink_ceiling(args.count, args.sessions, tmp)
     runs = [run for r in labs for run in runs_of(r)]
     failed = []
@@ -371,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"SAV refused {h['sav_refused'][:3]}")
     if args.json:
         Path(args.json).write_text(json.dumps({"ceiling_per_s": ceiling["per_second"], "runs": runs}, indent=2) + "\n")
+    if args.html:
+        storm_page.build(labs, runs, ceiling).write(args.html)
     print(f"smtp-source -> smtp-sink ceiling: {ceiling['per_second']} msg/s ({ceiling['messages']} in "
           f"{ceiling['seconds']} s, {ceiling['sessions']} sessions)")
     for r in labs:

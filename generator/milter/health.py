@@ -1,12 +1,17 @@
 """``bouncegen milter --check``: is the milter ready to take Postfix's mail? The config test that
 an install gates on and a monitor can run (as ``opendkim -n`` is opendkim's).
 
-Three checks, in order, each failure one line naming what failed:
+Four checks, in order, each failure one line naming what failed:
 
 1. settings: the file parses (Settings.load); with ``[batv]``, the key file reads (an
    unreadable one would make every tagged recipient and every refusal at DATA a 4xx);
 2. spamd: answers PING (SPAMC/1.5, its own protocol) at the address the settings name;
-3. milter: something listens on the milter socket and completes a milter handshake — the
+3. ledger (when the ruleset has one: BG_LEDGER_UNAVAIL is among the settings' scores): spamd
+   judges a probe that refers to a Message-ID, so the plugin must look it up in the store from
+   inside the running spamd (its user, its unit's sandbox); BG_LEDGER_UNAVAIL in the answer means
+   the store cannot be opened there, and every refusal in the session would become a 4xx. The
+   cause is taken from spamd's own warning in the journal where there is one;
+4. milter: something listens on the milter socket and completes a milter handshake — the
    SMFIC_OPTNEG negotiation Postfix opens every connection with, by hand: a packet is a 4-byte
    big-endian length, a command byte and its data; OPTNEG carries the protocol version, the
    actions and the protocol steps offered, and libmilter answers with its own OPTNEG.
@@ -14,13 +19,17 @@ Three checks, in order, each failure one line naming what failed:
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import time
 from pathlib import Path
 
+from .. import engines
 from ..errors import BouncegenError
+from ..facts import LEDGER_UNAVAIL
 from .settings import Settings
+from .spamc import SpamdError, spamd_symbols
 
 SMFIC_OPTNEG = b"O"
 SMFIC_QUIT = b"Q"
@@ -44,6 +53,43 @@ def spamd_ping(host: str, port: int, timeout: float) -> None:
     first = answer.split(b"\r\n", 1)[0]
     if not (first.startswith(b"SPAMD/") and first.endswith(b" PONG")):
         raise CheckError(f"spamd at {host}:{port}: answered {first[:80]!r} to PING")
+
+
+# A message the plugin must look up (In-Reply-To:) and that nothing records: the answer says
+# whether the lookup could be made, never whether it hit.
+PROBE = (b"From: bouncegen health check <postmaster@bouncegen.invalid>\r\n"
+         b"To: postmaster@bouncegen.invalid\r\nSubject: bouncegen ledger probe\r\n"
+         b"Message-ID: <probe.reply@bouncegen.invalid>\r\n"
+         b"In-Reply-To: <probe.original@bouncegen.invalid>\r\n\r\nledger probe\r\n")
+# The plugin's warning (sa_plugin/Bouncegen/Rescue.pm, _ledger), as spamd logs it.
+_UNAVAIL_LOG = re.compile(r"bouncegen: ledger (\S+) unavailable: (.*?)(?: \(no rescue from the ledger.*)?$")
+
+
+def ledger_probe(host: str, port: int, timeout: float, *, unit: str = "bouncegen-spamd.service") -> None:
+    """spamd at HOST:PORT looks a probe up in the ledger; CheckError when it cannot (the cause
+    from UNIT's journal where systemd runs)."""
+    try:
+        tests = spamd_symbols(PROBE, host, port, timeout)
+    except SpamdError as exc:
+        raise CheckError(f"ledger: spamd at {host}:{port} did not judge the probe: {exc}") from None
+    if LEDGER_UNAVAIL not in tests:
+        return
+    cause = _journal_cause(unit)
+    raise CheckError(f"ledger: spamd at {host}:{port} cannot open the sent-mail ledger ({LEDGER_UNAVAIL} on a probe): "
+                     + (cause or "see spamd's log; bouncegen ledger check INVENTORY tests the store's rights"))
+
+
+def _journal_cause(unit: str) -> str:
+    """The newest 'ledger ... unavailable: CAUSE' line UNIT logged, or ''."""
+    journalctl = engines.which("journalctl")
+    if not journalctl or not Path("/run/systemd/system").is_dir():
+        return ""
+    proc = engines.run([journalctl, "--no-pager", "-q", "-o", "cat", "-u", unit, "-n", "200", "--since", "-10min"])
+    for line in reversed(proc.stdout.splitlines()):
+        m = _UNAVAIL_LOG.search(line)
+        if m:
+            return f"{m.group(1)}: {m.group(2)} (in {unit})"
+    return ""
 
 
 def _connect(address: str, timeout: float) -> socket.socket:
@@ -99,10 +145,14 @@ def check(config: str | Path, *, timeout: float = 5.0) -> str:
     cfg = Settings.load(config)
     batv = f", BATV keys {len(cfg.batv.keys.get().keys)}" if cfg.batv is not None else ""  # BatvError: exit 1
     spamd_ping(cfg.spamd_host, cfg.spamd_port, timeout)
+    ledger = LEDGER_UNAVAIL in cfg.scores
+    if ledger:
+        ledger_probe(cfg.spamd_host, cfg.spamd_port, max(timeout, cfg.timeout))
     version, _, _ = milter_handshake(cfg.socket, timeout)
     ms = (time.monotonic() - t0) * 1000
-    return (f"OK: {config}: spamd {cfg.spamd_host}:{cfg.spamd_port} answers PING, "
-            f"milter {cfg.socket} negotiated (protocol version {version}){batv}, {ms:.0f} ms")
+    return (f"OK: {config}: spamd {cfg.spamd_host}:{cfg.spamd_port} answers PING"
+            + (", looks up the ledger" if ledger else "")
+            + f", milter {cfg.socket} negotiated (protocol version {version}){batv}, {ms:.0f} ms")
 
 
 def wait_ready(config: str | Path, deadline_s: float, *, alive=lambda: True) -> str:

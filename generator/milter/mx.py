@@ -261,6 +261,13 @@ class BatvMilter(BouncegenMilter):
             return self._tempfail(f"data: {exc!r}")
 
 
+# pymilter caches a class's negotiated protocol on the class the first time it is asked
+# (Base.protocol_mask sets klass._protocol_mask), and a subclass asked later would find its
+# parent's: the subclass first, so that each keeps its own (RCPT and DATA only with BATV).
+BatvMilter.protocol_mask()
+BouncegenMilter.protocol_mask()
+
+
 def run(settings: Settings) -> int:
     """Serve milter connections until SIGTERM/SIGINT (libmilter stops cleanly on both)."""
     cfg = settings

@@ -115,8 +115,11 @@ def parse_public_key(text: str) -> tuple[str, int]:
     try:
         der = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("the key is not valid base64") from None
-    bits = _rsa_bits(der)
+        raise ValueError("is not valid base64") from None
+    try:
+        bits = _rsa_bits(der)
+    except ValueError as exc:
+        raise ValueError(f"is not a usable RSA public key: {exc}") from None
     if bits < MIN_RSA_BITS:
         raise ValueError(f"is a {bits}-bit RSA key; at least {MIN_RSA_BITS} bits are required (RFC 8301)")
     return base64.b64encode(der).decode("ascii"), bits

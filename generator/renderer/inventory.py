@@ -32,6 +32,10 @@ MAP_TYPES = ("pcre", "regexp")
 SCORE_POLICIES = ("block", "tag")
 
 POLICY_DEFAULTS = defaults.POLICY
+# Above 100 a verdict would drown every negative score a host gives (and no host's level is that
+# high); two decimals, as the ruleset writes its scores, so the points are never rounded below
+# the level they were set to reach.
+POINTS_RANGE = (1.0, 100.0)
 
 # Ranges wider than these are configuration mistakes, not relays: they would rescue bounces from
 # a large part of the Internet.
@@ -61,6 +65,7 @@ class Policy:
     dsn: str = POLICY_DEFAULTS["dsn"]
     map_type: str = POLICY_DEFAULTS["map_type"]
     scores: str = POLICY_DEFAULTS["scores"]
+    points: float = POLICY_DEFAULTS["points"]
 
 
 # [milter] (optional): the SMTP-time SpamAssassin verdict of policy.dsn = "spamassassin".
@@ -387,6 +392,10 @@ def load(path: str | Path) -> Inventory:
                     p.add(f"policy.{name}", f"{_show(value)} is not one of: {', '.join(map(repr, allowed))}")
                 else:
                     policy_values[name] = value
+        if isinstance(pol, dict) and "points" in pol:
+            points = _points(pol["points"], policy_values["scores"], p)
+            if points is not None:
+                policy_values["points"] = points
 
     milter = _milter(data.get("milter"), p)
     ledger = _ledger(data.get("ledger"), p)
@@ -415,6 +424,21 @@ def load(path: str | Path) -> Inventory:
         batv=batv,
         dkim=dkim,
     )
+
+
+def _points(value: Any, scores: str, p: _Problems) -> float | None:
+    lo, hi = POINTS_RANGE
+    if scores != "block":
+        p.add("policy.points", f'only with scores = "block" (scores = {scores!r} gives 0.1-point labels)')
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        p.add("policy.points", f"{_show(value)}: expected a number of points from {lo:g} to {hi:g} "
+              "(the host's spam level, e.g. 6.31 for amavisd-new as Debian ships it)")
+    elif round(float(value), 2) != float(value):
+        p.add("policy.points", f"{value!r}: at most two decimals (the ruleset writes scores as 6.31), "
+              "so that the points are never rounded below the level they must reach")
+    else:
+        return float(value)
+    return None
 
 
 def _milter(value: Any, p: _Problems) -> MilterSettings:

@@ -107,8 +107,16 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(escape.FILTERS)
     env.filters["address_fragment"] = netpatterns.address_fragment
+    env.filters["points"] = points
     env.globals["sa_plugin_source"] = sa_plugin_source
     return env
+
+
+def points(value: float) -> str:
+    """Points as the milter's settings write them: one decimal ("5.0"), two when a verdict's
+    points need them ("6.31", policy.points), so a verdict is never rounded below the level it
+    must reach. Labels below one point keep one decimal, as they always had (they never decide)."""
+    return "%.1f" % value if value < 1 or round(value, 1) == value else "%.2f" % value
 
 
 def sa_plugin_source(name: str) -> str:
@@ -133,7 +141,8 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         "version": __version__,
         "facts": facts.for_templates(),
         "defaults": defaults.for_templates(),
-        "scores": verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None),
+        "scores": verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None,
+                                 points=inv.policy.points),
         "relay_milter_socket": defaults.RELAY_MILTER_SOCKET,
         # Where the relay recorder writes (ReadWritePaths= of its unit): an SQLite ledger's directory.
         "ledger_sqlite_dir": (str(Path(inv.ledger.store[len("sqlite:"):]).parent)

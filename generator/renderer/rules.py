@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuleDataError
-from ..facts import LEDGER_UNAVAIL
+from ..facts import LEDGER_UNAVAIL, THRESHOLD
 from ..resources import data_dir
 
 RULE_TYPES = ("header", "body", "rawbody", "full", "uri", "meta", "mimeheader")
@@ -170,10 +170,16 @@ def rule_names(families: tuple[Family, ...]) -> list[str]:
     return sorted(r.name for f in families for r in f.rules)
 
 
-def verdict_scores(families: tuple[Family, ...], policy: str, *, ledger: bool = False) -> dict[str, float]:
+def verdict_scores(families: tuple[Family, ...], policy: str, *, ledger: bool = False,
+                   points: float | None = None) -> dict[str, float]:
     """The scored rules and their points under a score policy: what the ruleset renders, what the
-    milter adds up and what the runner judges with (never re-read from rendered text)."""
+    milter adds up and what the runner judges with (never re-read from rendered text).
+
+    ``points`` (policy.points) replaces the score of every verdict rule under "block" (the rules
+    whose data scores THRESHOLD or more); BG_ANY_BOUNCE's label and the "tag" labels keep theirs."""
     scores = {r.name: s for f in families for r in f.rules if (s := r.score(policy)) is not None}
+    if points is not None and policy == "block":
+        scores = {n: (points if s >= THRESHOLD else s) for n, s in scores.items()}
     if ledger:
         # Scored by the rescue plugin, not by a family (templates/spamassassin/_rescue.j2): the
         # ledger could not answer for a message with references. Post-queue its negative score

@@ -47,7 +47,13 @@ from ..renderer import inventory, lint, render
 from ..renderer.rules import load_families, verdict_scores
 
 EXPECTED = ("block", "pass")
-BLOCK_POINTS = THRESHOLD  # what the "block" score policy promises per family
+BLOCK_POINTS = THRESHOLD  # what the "block" score policy promises per family by default
+
+
+def block_points(scores: dict[str, float]) -> float:
+    """The points one verdict adds under "block" (policy.points): the highest score of the
+    policy, as verdict_scores gives every verdict rule the same."""
+    return max(scores.values(), default=BLOCK_POINTS)
 
 # The sent-mail ledger a corpus was written for: a maillog of our relays (docs/ledger.md).
 LEDGER_FIXTURE = Path("ledger") / "maillog"
@@ -244,7 +250,7 @@ def decide(rec: Record, pf: PostfixResult | None, sa: SpamdResult | None, scores
     if policy == "tag":
         caught = any(scores.get(t, 1.0) != 0 for t in sa_d["rules"])
     else:
-        caught = sa_d["points"] >= BLOCK_POINTS
+        caught = sa_d["points"] >= block_points(scores)
     rec.verdict = "block" if caught else "pass"
 
 
@@ -365,7 +371,8 @@ def run(opts: Options, *, on_spamd=None) -> Result:
         confdir = engines.postfix_config_dir(tmp / "postfix", rendered / "postfix")
         _require_map_type(confdir, inv.policy.map_type)
         pf = PostfixChecks(confdir)
-        scores = verdict_scores(load_families(), inv.policy.scores, ledger=inv.ledger is not None)
+        scores = verdict_scores(load_families(), inv.policy.scores, ledger=inv.ledger is not None,
+                                points=inv.policy.points)
         # The lint and the version probes each start a Perl SpamAssassin: run them while spamd
         # starts, and wait for both before the first message (a lint failure ends the run).
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="setup") as setup:

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import IO
 
+from ..report.page import Page, hbars
 from .check import Record, Result, reason
 
 PF_ROWS = ("postfix:header_checks", "postfix:body_checks")
@@ -212,3 +213,40 @@ def write_junit(result: Result, path: Path) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_html(result: Result, path: Path) -> None:
+    """`bouncegen check --html FILE`: the corpus run as a page (report/page.py, the builder of
+    `bouncegen report --html`): per category the messages caught against those expected, per
+    rule its hits in the block and the pass set, the wrong verdicts and the tables."""
+    s = summary(result)
+    p = result.provenance
+    cats = categories(result.records)
+    rules = [r for r in hit_frequencies(result.records, result.rules) if r["block"] or r["pass"]]
+    page = Page("bouncegen check", f"{s['messages']} messages of {p['corpus']} with inventory {p['inventory']}, "
+                f"profile {p['options'].get('profile', 'full')}, SpamAssassin {p['spamassassin']}, "
+                f"Postfix {p['postfix']}, bouncegen {p['bouncegen']}")
+    page.cards([("messages", f"{s['messages']:,}", ""), ("blocked", f"{s['blocked']:,}", ""),
+                ("wrong verdicts", f"{s['wrong']:,}", "bad" if s["wrong"] else "good"),
+                ("not judged (errors)", f"{s['errors']:,}", "bad" if s["errors"] else "good"),
+                ("messages/s", f"{s['messages_per_second'] or 0:g}", "")])
+    names = list(cats)
+    page.chart("Per category: caught, expected to be caught, wrong",
+               hbars(names, {"caught": [cats[c]["caught"] for c in names],
+                             "expected": [cats[c]["expected"] for c in names],
+                             "wrong": [cats[c]["wrong"] for c in names]}, xlabel="messages"))
+    page.chart("Per rule: hits in the block set and in the pass set",
+               hbars([r["name"] for r in rules], {"block set": [r["block"] for r in rules],
+                                                  "pass set": [r["pass"] for r in rules]}, xlabel="messages"),
+               "A hit in the pass set is a false positive of that rule (or a rescued message's sub-rule).")
+    wrong = [r for r in result.records if r.wrong]
+    page.table(f"Wrong verdicts ({len(wrong)})", ["path", "expected", "got", "reason"],
+               [[r.path, r.expected, r.verdict, reason(r)] for r in wrong], bad=set(range(len(wrong))), wide=True)
+    page.table("Verdicts per category", ["category", "n", "caught", "expected", "wrong"],
+               [[c, v["n"], v["caught"], v["expected"], v["wrong"]] for c, v in cats.items()],
+               bad={i for i, v in enumerate(cats.values()) if v["wrong"]})
+    page.table("Rule hit frequencies", ["rule", "BLOCK%", "PASS%", "S/O", "block", "pass", "score"],
+               [[r["name"], r["block_pct"], r["pass_pct"], r["s_o"], r["block"], r["pass"],
+                 "-" if r["score"] is None else r["score"]] for r in hit_frequencies(result.records, result.rules)],
+               bad={i for i, r in enumerate(hit_frequencies(result.records, result.rules)) if r["pass"]})
+    page.write(path)

@@ -47,6 +47,8 @@ signature, so skipping the body-hash comparison for a missing body does not let 
 new signature: only a header block that our signer produced verifies. (A full original whose
 body does not match its C<bh=> is no evidence: it is our header on somebody else's body.)
 
+=item * it is C<rsa-sha256> (Mail::DKIM's C<Strict> mode, RFC 8301: C<rsa-sha1> is refused);
+
 =item * it has not expired (C<x=>, checked by Mail::DKIM), it carries a C<t=> that is not in the
 future (five minutes of clock skew allowed) and not older than C<bouncegen_dkim_max_age_days>.
 
@@ -265,10 +267,16 @@ sub bouncegen_dkim_ours {
 # A string saying why the original carries a valid signature of ours, or undef.
 sub _verify {
   my ($conf, $resolver, $text, $has_body) = @_;
-  # Mail::DKIM reads CRLF lines; a header block without a body ends with the empty line.
+  # Mail::DKIM reads CRLF lines; a header block without a body ends with the empty line (a
+  # returned header block may or may not end with a line break before the MIME boundary).
   $text =~ s/\r?\n/\015\012/g;
-  $text .= "\015\012" unless $has_body || $text =~ /\015\012\015\012\z/;
-  my $dkim = Mail::DKIM::Verifier->new();
+  if (!$has_body) {
+    $text =~ s/(?:\015\012)+\z//;
+    $text .= "\015\012\015\012";
+  }
+  # Strict: RFC 8301, no rsa-sha1 and no key below 1024 bits (a SHA-1 signature could be reused
+  # for a colliding header).
+  my $dkim = Mail::DKIM::Verifier->new(Strict => 1);
   {
     local $Mail::DKIM::DNS::RESOLVER = $resolver;    # our keys; nothing is asked of the DNS
     $dkim->PRINT($text);
