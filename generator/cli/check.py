@@ -25,8 +25,10 @@ says) or when the BG_* verdict rules add >= 5 points in spamd (policy.scores = "
 scored BG_* rule fires).
 
 Exit status: 0 every verdict as labelled; 1 some verdict differs (or a message could not be
-judged); 2 usage, manifest or inventory error; 3 an engine is missing or failed (e.g. spamd died
-during the run: no table is printed then).
+judged); 2 usage, manifest or inventory error, or spamd could not use the inventory's [ledger] for
+some message (BG_LEDGER_UNAVAIL cancelled its verdict; one line on stderr names the cause: store
+unreachable, permission or key); 3 an engine is missing or failed (e.g. spamd died during the run:
+no table is printed then).
 """
 
 

@@ -192,6 +192,26 @@ class Spamd:
                 pass
         return "\n".join(lines)
 
+    @property
+    def user(self) -> str:
+        """The user spamd's children run as (nobody when started as root)."""
+        if os.geteuid() == 0:
+            return "nobody"
+        import pwd
+        return pwd.getpwuid(os.geteuid()).pw_name
+
+    def log_text(self) -> str:
+        """Everything spamd logged so far (its --syslog file and stderr)."""
+        out = []
+        for f in (getattr(self, "errlog", None), getattr(self, "log", None)):
+            if f is None:
+                continue  # not started yet
+            try:
+                out.append(Path(f).read_text(errors="replace"))
+            except OSError:
+                pass
+        return "\n".join(out)
+
     def alive(self) -> bool:
         """True while the spamd parent runs. Its children outlive a killed parent and go on
         answering, so a runner must ask this, not only look at spamc's exit status."""

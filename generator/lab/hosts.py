@@ -37,8 +37,13 @@ Use::
         lab.call(lambda: smtplib.SMTP(mx.address, 25).quit())
         print(mx.journal("bouncegen-milter"))
 
-    wheels = hosts.wheelhouse(Path("."), tmp)  # bouncegen and its dependencies as wheels, for
-    mx.install_wheels(wheels)                  # /opt/bouncegen (a venv) until the .deb exists
+    # bouncegen as Debian packages it (make deb), its dependencies baked into the image:
+    deb = hosts.build_deb(Path("."), tmp)
+    root = hosts.image(hosts.MX_PACKAGES + hosts.deb_depends(deb))
+    ...
+        mx.install_deb(deb)                  # apt install ./bouncegen_*.deb: /usr/bin/bouncegen
+    # or, from wheels into a venv at /opt/bouncegen (no .deb needed):
+    #   mx.install_wheels(hosts.wheelhouse(Path("."), tmp))
 
 A test that needs a booted host calls ``boot_problem()`` first: under CI=true a problem is a
 failure with that one line, elsewhere a skip (tests/support.py ``need_hosts``).
@@ -51,6 +56,7 @@ import fcntl
 import hashlib
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -128,6 +134,7 @@ def image(packages: Iterable[str] = MX_PACKAGES, log: Callable[[str], None] = la
         if (root / ".bouncegen-complete").exists():
             return root
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
+        tmp.chmod(0o755)  # the root directory of a Debian system (mkdtemp makes it 0700)
         try:
             log(f"debootstrap {SUITE} into {tmp}")
             _run(["debootstrap", "--variant=minbase", f"--include={','.join(BOOT_PACKAGES)}", SUITE, str(tmp), MIRROR])
@@ -387,6 +394,15 @@ class Host:
                 *(["--since", since] if since else [])]
         return self.run(argv, check=False).stdout
 
+    def install_deb(self, deb: Path) -> str:
+        """``apt install ./bouncegen_*.deb`` as an admin types it (its dependencies are in the
+        image: see deb_depends); the executable."""
+        dest = f"/var/tmp/{deb.name}"
+        shutil.copy(deb, self.path(dest))
+        self.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", dest],
+                 env={"DEBIAN_FRONTEND": "noninteractive"}, timeout=600)
+        return "/usr/bin/bouncegen"
+
     def install_wheels(self, wheels: Path, prefix: str = "/opt/bouncegen") -> str:
         """bouncegen from a wheelhouse (see wheelhouse) into a venv at PREFIX; its executable."""
         dest = "/var/tmp/bouncegen-wheels"
@@ -394,6 +410,21 @@ class Host:
         self.run(["python3", "-m", "venv", prefix])
         self.run([f"{prefix}/bin/pip", "install", "-q", "--no-index", "--find-links", dest, "bouncegen[milter]"])
         return f"{prefix}/bin/bouncegen"
+
+
+def build_deb(source: Path, dest: Path) -> Path:
+    """``make deb``'s script on SOURCE: bouncegen_<version>_all.deb in DEST (lintian-checked)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    _run([str(Path(source) / "scripts/build-deb"), str(dest)], timeout=900)
+    return next(dest.glob("bouncegen_*_all.deb"))
+
+
+def deb_depends(deb: Path) -> tuple[str, ...]:
+    """The packages DEB's Depends: names (the first of alternatives, no versions): put them in
+    the image, and ``apt install ./DEB`` inside a container needs no network."""
+    text = _run(["dpkg-deb", "-f", str(deb), "Depends"]).stdout
+    names = {re.split(r"[\s(:]", part.split("|")[0].strip(), maxsplit=1)[0] for part in text.split(",")}
+    return tuple(sorted(n for n in names if n))
 
 
 def wheelhouse(source: Path, dest: Path) -> Path:

@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -44,9 +45,21 @@ from ..ledger import keys, open_store
 from ..ledger.maillog import import_logs
 from ..milter.settings import check_rendered
 from ..renderer import inventory, lint, render
-from ..renderer.rules import load_families, verdict_scores
+from ..renderer.rules import LEDGER_UNAVAIL, load_families, verdict_scores
 
 EXPECTED = ("block", "pass")
+
+# spamd never reports a __sub-rule, yet a decision must say which signals fired (the verdict's
+# named sub-rules: RFC 3834 header, vendor fingerprint, reply shape, phrase, exclusion). The
+# check's private spamd gets one mirror per sub-rule, BGS_<name>, scored 0.001 so that spamc -y
+# lists it; the mirrors are never rendered into a site's ruleset and never counted as points.
+SIGNAL_PREFIX = "BGS_"
+
+
+def signal_mirrors(families) -> str:
+    return "".join(f"meta {SIGNAL_PREFIX}{r.name[5:]} {r.name}\nscore {SIGNAL_PREFIX}{r.name[5:]} 0.001\n"
+                   for f in families for r in f.rules if r.name.startswith("__BG_"))
+
 BLOCK_POINTS = THRESHOLD  # what the "block" score policy promises per family by default
 
 
@@ -54,6 +67,7 @@ def block_points(scores: dict[str, float]) -> float:
     """The points one verdict adds under "block" (policy.points): the highest score of the
     policy, as verdict_scores gives every verdict rule the same."""
     return max(scores.values(), default=BLOCK_POINTS)
+
 
 # The sent-mail ledger a corpus was written for: a maillog of our relays (docs/ledger.md).
 LEDGER_FIXTURE = Path("ledger") / "maillog"
@@ -115,10 +129,57 @@ class Result:
     rules: dict[str, float]  # BG_* verdict rules and their scores
     seconds_setup: float
     seconds_run: float
+    # Messages that spamd could not judge with the inventory's ledger (BG_LEDGER_UNAVAIL hit:
+    # the verdict was cancelled), and the one line that says why (ledger_problem).
+    ledger_unavail: int = 0
+    ledger_problem: str = ""
 
     @property
     def exit_status(self) -> int:
+        if self.ledger_unavail:
+            return 2  # the inventory's ledger is broken for spamd: no verdict of this run is a finding
         return 1 if any(r.wrong for r in self.records) else 0
+
+
+# What the rescue plugin logs when a lookup fails (sa_plugin/Bouncegen/Rescue.pm, _ledger):
+#   "bouncegen: ledger <store> unavailable: <error> (no rescue from the ledger; ...)"
+_UNAVAIL_LINE = re.compile(r"bouncegen: ledger (\S+) unavailable: (.*?)(?: \(no rescue from the ledger.*)?$")
+# The error text, classified: DBI/DBD::SQLite and TinyRedis messages, and the plugin's own.
+_CAUSES = (
+    ("key", re.compile(r"key file|bouncegen_ledger_key|64 hex", re.I),
+     "spamd's user must be able to read the key file (mode 0640, group of spamd's user)"),
+    ("permission", re.compile(r"unable to open database|readonly database|permission denied|"
+                              r"attempt to write|disk I/O error|authentication|NOAUTH|WRONGPASS", re.I),
+     "spamd's user must be able to read and write the SQLite file and its directory (WAL: -wal/-shm "
+     "files beside it), or to log in to Redis"),
+    ("store unreachable", re.compile(r"cannot connect|connection refused|no answer within|timed out|"
+                                     r"no such file|not found|network|unreachable|busy|locked", re.I),
+     "start the store (redis-server) or create the database where [ledger] store says"),
+)
+
+
+def ledger_cause(log_text: str) -> tuple[str, str, str]:
+    """(cause, store, error) from the plugin's warnings in spamd's log; cause is "key",
+    "permission", "store unreachable" or "unknown" ("" when the log has no such line)."""
+    for line in reversed(log_text.splitlines()):
+        m = _UNAVAIL_LINE.search(line)
+        if m:
+            store = m.group(1)
+            err = re.sub(r"\s+at \S+ line \d+\.?", "", m.group(2)).strip()  # Perl's "at FILE line N."
+            for cause, rx, _ in _CAUSES:
+                if rx.search(err):
+                    return cause, store, err
+            return "unknown", store, err
+    return "", "", ""
+
+
+def ledger_problem(unavail: int, total: int, log_text: str, store_shown: str, user: str) -> str:
+    """One line for a run in which spamd could not use the ledger for some messages."""
+    cause, store, err = ledger_cause(log_text)
+    fix = {c: f for c, _, f in _CAUSES}.get(cause, "see spamd's log")
+    what = f"{cause}: {err}" if cause else "spamd's log names no cause"
+    return (f"error: the ledger {store or store_shown} could not be used by spamd (user {user}) for {unavail} of "
+            f"{total} messages (BG_LEDGER_UNAVAIL cancelled their verdicts): {what}; {fix}")
 
 
 def default_jobs() -> int:
@@ -236,7 +297,9 @@ def decide(rec: Record, pf: PostfixResult | None, sa: SpamdResult | None, scores
     if sa is not None:
         fired = sorted(t for t in sa.tests if t in scores or t.startswith("BG_"))
         points = round(sum(scores.get(t, 1.0) for t in fired), 3)
-        rec.spamassassin = {"rules": fired, "points": points, "tests": list(sa.tests), "error": sa.error or None}
+        signals = sorted("__BG_" + t[len(SIGNAL_PREFIX):] for t in sa.tests if t.startswith(SIGNAL_PREFIX))
+        rec.spamassassin = {"rules": fired, "points": points, "signals": signals,
+                            "tests": [t for t in sa.tests if not t.startswith(SIGNAL_PREFIX)], "error": sa.error or None}
     if pf is not None and pf.refused is not None:
         rec.verdict = "block"  # refused at SMTP time: SpamAssassin never sees it
         return
@@ -268,6 +331,8 @@ def reason(rec: Record) -> str:
     sa = rec.spamassassin or {}
     if sa.get("rules"):
         parts.append(f"SpamAssassin {' '.join(sa['rules'])} (+{sa['points']:g} points)")
+    if sa.get("signals") and (sa.get("rules") or rec.wrong):
+        parts.append(f"signals {' '.join(sa['signals'])}")
     if not parts:
         parts.append("no Postfix table refused it and no BG_* rule fired")
     return "; ".join(parts)
@@ -371,14 +436,16 @@ def run(opts: Options, *, on_spamd=None) -> Result:
         confdir = engines.postfix_config_dir(tmp / "postfix", rendered / "postfix")
         _require_map_type(confdir, inv.policy.map_type)
         pf = PostfixChecks(confdir)
-        scores = verdict_scores(load_families(), inv.policy.scores, ledger=inv.ledger is not None,
+        families = load_families()
+        scores = verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None,
                                 points=inv.policy.points)
         # The lint and the version probes each start a Perl SpamAssassin: run them while spamd
         # starts, and wait for both before the first message (a lint failure ends the run).
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="setup") as setup:
             lint_job = setup.submit(_lint, rendered, inv) if opts.lint else None
             prov_job = setup.submit(provenance, opts, inv, jobs, pf, ledger_note)
-            spamd = Spamd(rendered / "spamassassin", children=jobs, workdir=tmp / "spamd", profile=opts.profile)
+            spamd = Spamd(rendered / "spamassassin", children=jobs, workdir=tmp / "spamd", profile=opts.profile,
+                          extra_cf=signal_mirrors(families))
             spamd.start()
             if lint_job is not None:
                 lint_job.result()
@@ -388,7 +455,14 @@ def run(opts: Options, *, on_spamd=None) -> Result:
         t1 = time.monotonic()
         records = _feed(samples, opts, spamd, pf, scores, inv.policy.scores, confdir, jobs)
         t2 = time.monotonic()
-        return Result(records, prov, scores, t1 - t0, t2 - t1)
+        result = Result(records, prov, scores, t1 - t0, t2 - t1)
+        unavail = sum(1 for r in records if LEDGER_UNAVAIL in ((r.spamassassin or {}).get("tests") or ()))
+        if unavail:
+            result.ledger_unavail = unavail
+            shown = inv.ledger.store_shown if inv.ledger is not None else ""
+            result.ledger_problem = ledger_problem(unavail, len(records), spamd.log_text(), shown, spamd.user)
+            print(result.ledger_problem, file=sys.stderr)
+        return result
     finally:
         if spamd is not None:
             spamd.stop()

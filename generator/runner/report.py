@@ -34,7 +34,7 @@ def categories(records: list[Record]) -> dict[str, dict]:
 
 
 def _fired(r: Record) -> set[str]:
-    names = set((r.spamassassin or {}).get("rules") or [])
+    names = set((r.spamassassin or {}).get("rules") or []) | set((r.spamassassin or {}).get("signals") or [])
     pf = r.postfix or {}
     if pf.get("refused"):
         names.add(f"postfix:{pf['parameter']}")
@@ -68,6 +68,7 @@ def summary(result: Result) -> dict:
             "blocked": sum(r.verdict == "block" for r in recs), "seconds_setup": round(result.seconds_setup, 2),
             "seconds_run": round(result.seconds_run, 2),
             "messages_per_second": round(n / result.seconds_run, 2) if result.seconds_run else None,
+            "ledger_unavail": result.ledger_unavail, "ledger_problem": result.ledger_problem or None,
             "exit_status": result.exit_status}
 
 
@@ -102,7 +103,7 @@ def write_log(result: Result, path: Path) -> None:
         f"# corpus {p['corpus']} manifest {p['manifest'] or '-'}",
         f"# options {json.dumps(p['options'], sort_keys=True)}",
         f"# started {p['started']}",
-        "# result\tverdict\texpected\tcategory\tpath\tpostfix\tsa_points\tsa_rules\ttests\tnotes",
+        "# result\tverdict\texpected\tcategory\tpath\tpostfix\tsa_points\tsa_rules\ttests\tnotes\tsignals",
     ]
     for r in result.records:
         pf = r.postfix or {}
@@ -115,7 +116,7 @@ def write_log(result: Result, path: Path) -> None:
             mark, r.verdict, r.expected, r.category, r.path, pf_col,
             f"{sa['points']:g}" if sa.get("points") is not None else "-",
             ",".join(sa.get("rules") or []) or "-", ",".join(sa.get("tests") or []) or "-",
-            _clean("; ".join(r.notes)) or "-",
+            _clean("; ".join(r.notes)) or "-", ",".join(sa.get("signals") or []) or "-",
         ]))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -267,9 +267,13 @@ sub bouncegen_dkim_ours {
 # A string saying why the original carries a valid signature of ours, or undef.
 sub _verify {
   my ($conf, $resolver, $text, $has_body) = @_;
-  # Mail::DKIM reads CRLF lines; a header block without a body ends with the empty line.
+  # Mail::DKIM reads CRLF lines; a header block without a body ends with the empty line (a
+  # returned header block may or may not end with a line break before the MIME boundary).
   $text =~ s/\r?\n/\015\012/g;
-  $text .= "\015\012" unless $has_body || $text =~ /\015\012\015\012\z/;
+  if (!$has_body) {
+    $text =~ s/(?:\015\012)+\z//;
+    $text .= "\015\012\015\012";
+  }
   # Strict: RFC 8301, no rsa-sha1 and no key below 1024 bits (a SHA-1 signature could be reused
   # for a colliding header).
   my $dkim = Mail::DKIM::Verifier->new(Strict => 1);
