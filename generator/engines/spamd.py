@@ -17,6 +17,7 @@ verdict depends only on the message and the rendered files.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -197,7 +198,6 @@ class Spamd:
         """The user spamd's children run as (nobody when started as root)."""
         if os.geteuid() == 0:
             return "nobody"
-        import pwd
         return pwd.getpwuid(os.geteuid()).pw_name
 
     def log_text(self) -> str:
