@@ -22,6 +22,16 @@ THRESHOLD = 5.0
 # bounce is never marked on a ledger failure, and the milter turns a verdict with it into a 4xx.
 LEDGER_UNAVAIL = "BG_LEDGER_UNAVAIL"
 
+# Informational labels of the rescue (templates/spamassassin/_rescue.j2): the evidence that cancelled
+# a family verdict, which spamd would otherwise never report (its __ sub-rules are hidden). They
+# score RESCUE_POINTS (a score of 0 would disable them) and can never refuse: a label fires only
+# when a verdict was cancelled, the milter lists them in its decision line's rules= but never counts
+# their points, and the runner never judges with them. Name -> evidence, as `bouncegen report` says.
+RESCUE_LABELS = {"BG_RESCUE_LEDGER": "ledger", "BG_RESCUE_DKIM": "dkim", "BG_RESCUE_BATV": "batv",
+                 "BG_RESCUE_HOP": "relay-hop"}
+RESCUE_POINTS = 0.001
+
 
 def for_templates() -> dict:
-    return {"marker": MARKER, "maps_subdir": MAPS_SUBDIR, "threshold": THRESHOLD}
+    return {"marker": MARKER, "maps_subdir": MAPS_SUBDIR, "threshold": THRESHOLD,
+            "rescue_points": RESCUE_POINTS}

@@ -72,5 +72,7 @@ def test_valid_tag_rescues_after_the_queue(site):
         hits = set(res.tests)
         if kept:
             assert "BGTEST_BATV_HIT" in hits and "BGTEST_RESCUE" in hits and "BG_BOUNCE" not in hits, (name, sorted(hits))
+            assert "BG_RESCUE_BATV" in hits, (name, sorted(hits))  # the evidence, named for the milter's line
         else:
             assert "BGTEST_BATV_HIT" not in hits and "BG_BOUNCE" in hits, (name, sorted(hits))
+            assert not hits & {"BG_RESCUE_BATV", "BG_RESCUE_HOP"}, (name, sorted(hits))

@@ -370,3 +370,6 @@ def test_smtp_bounce_of_mail_signed_by_our_opendkim(signing_lab):
     }
     got = {name: deliver(lab, message)[0] for name, (message, _) in cases.items()}
     assert got == {name: code for name, (_, code) in cases.items()}, lab.milter_log()[-2000:]
+    # the two accepted bounces name their evidence in the milter's decision line (bouncegen report)
+    assert len(re.findall(r"verdict=accept, points=[\d.]+, rules=[A-Z_,]*BG_RESCUE_DKIM\b", lab.milter_log())) == 2, \
+        lab.milter_log()[-2000:]

@@ -241,6 +241,7 @@ def test_sqlite_locked_is_unavailable_not_blocked():
             # a recorded original is not rescued either while the store cannot answer
             hits, score = site.check(NULL + attached(CLIENT))
             assert "BG_LEDGER_UNAVAIL" in hits and "BGTEST_LEDGER_HIT" not in hits and score < 5
+            assert "BG_RESCUE_LEDGER" not in hits
             # no references, nothing to look up: no outage rule
             hits, _ = site.check(NULL + attached(CLIENT).replace("Message-ID: <lunch.77@example.org>\n", ""))
             assert "BG_LEDGER_UNAVAIL" not in hits
@@ -249,6 +250,8 @@ def test_sqlite_locked_is_unavailable_not_blocked():
             db.close()
         hits, score = site.check(NULL + attached(CLIENT))  # the store answers again
         assert "BG_LEDGER_UNAVAIL" not in hits and "BGTEST_LEDGER_HIT" in hits and "BG_BOUNCE" not in hits
+        # the rescue label names the evidence to the milter's decision line (spamd hides __ rules)
+        assert "BG_RESCUE_LEDGER" in hits, sorted(hits)
     finally:
         site.stop()
         shutil.rmtree(d, ignore_errors=True)

@@ -162,6 +162,41 @@ def test_figures(tmp_path):
     assert json.loads(json.dumps(d)) == d
 
 
+# Captured from test_report_lab.py's run (rsyslogd's file): an auto-reply to a message whose
+# Message-ID our relay recorded in the SQLite ledger; spamd's rescue label names the evidence.
+LEDGER_RESCUE = ("2026-12-02T02:33:19.366456+00:00 vm bouncegen-milter[16448]: 561B020C343: client=rescue.test"
+                 "[198.18.0.10], verdict=accept, points=0.0, rules=BG_RESCUE_LEDGER, ms=12, tests=BG_RESCUE_LEDGER")
+
+
+def test_rescue_label_counted_by_evidence(tmp_path):
+    d = run_on([LEDGER_RESCUE], tmp_path)
+    assert d["lines"]["used"] == 1 and d["lines"]["unparsable"] == 0
+    assert d["rescued"] == {"total": 1, "by_evidence": {"ledger": 1}}
+    assert d["accepted"] == 1 and d["refused"]["total"] == 0
+    # rules= alone counts (a milter without tests=), and a message with two kinds of evidence
+    # counts once, under the strongest; an ordinary accept is no rescue.
+    hop_and_dkim = LEDGER_RESCUE.replace("rules=BG_RESCUE_LEDGER", "rules=BG_RESCUE_DKIM,BG_RESCUE_HOP") \
+        .replace(", tests=BG_RESCUE_LEDGER", "")
+    hop = LEDGER_RESCUE.replace("BG_RESCUE_LEDGER", "BG_RESCUE_HOP")
+    plain = LEDGER_RESCUE.replace("rules=BG_RESCUE_LEDGER", "rules=-").replace("tests=BG_RESCUE_LEDGER", "tests=BG_ANY")
+    d = run_on([hop_and_dkim, hop, plain], tmp_path)
+    assert d["rescued"] == {"total": 2, "by_evidence": {"dkim": 1, "relay-hop": 1}}
+    assert d["accepted"] == 3
+
+
+def test_milter_names_rescue_labels_but_never_counts_them():
+    from bouncegen.facts import RESCUE_LABELS
+    from bouncegen.milter.settings import verdict
+
+    scores = {"BG_BOUNCE": 5.0, "BG_ANY_BOUNCE": 0.01}
+    assert verdict(("BG_RESCUE_LEDGER", "BG_RESCUE_HOP", "OTHER"), scores) == (0.0, ["BG_RESCUE_HOP", "BG_RESCUE_LEDGER"])
+    # even a ruleset that scored one (it renders 0.001) would add no points
+    assert verdict(("BG_RESCUE_BATV",), {**scores, "BG_RESCUE_BATV": 9.0}) == (0.0, ["BG_RESCUE_BATV"])
+    assert set(RESCUE_LABELS.values()) <= {label for _, label in shapes.RESCUE_TESTS}
+    assert all(any(re.match(rx, name) and label == RESCUE_LABELS[name] for rx, label in shapes.RESCUE_TESTS)
+               for name in RESCUE_LABELS)
+
+
 def test_relay_batv_signed(tmp_path):
     d = run_on([line(T0, "bouncegen-milter", "1C2D: batv: signed from=<a@example.org> as <prvs=1=a@example.org>")],
                tmp_path)

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from bouncegen import batv, report
+from bouncegen.ledger import create_key_file, load_key, open_store
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
 from bouncegen.lab.site import EXAMPLE, MX1, example_site
 from bouncegen.renderer import inventory
-from support import need, need_lab, run
+from support import give_to_spamd, need, need_lab, run, spamd_dir
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
@@ -39,6 +40,10 @@ BACKSCATTER = [
 LEGIT = [(samples.ordinary, "192.0.2.200", "mx.friend.test", "grace@foreign.test"),
          (samples.read_receipt, "192.0.2.201", "mx.friend2.test", "")]
 SAV = 3
+# An auto-reply to a message our relays sent (its Message-ID in the SQLite ledger): spamd's rescue
+# label BG_RESCUE_LEDGER names it in the milter's line, the report counts it rescued by "ledger".
+LEDGER_CLIENT = ("198.18.0.10", "rescue.test")
+SENT_ID = "<sent.report-lab.1@example.org>"
 # Our relay smtp2.out.example.org (198.51.100.0/28 in the example site): never judged.
 FROM_RELAY = ("198.51.100.5", "smtp2.out.example.org")
 
@@ -74,14 +79,30 @@ def lab_logs(tmp_path_factory):
     # BATV for example.net only: example.org's backscatter reaches the maps and spamd.
     key_file = tmp / "batv.keys"
     keys = batv.create_key_file(key_file)
+    ledger_dir = spamd_dir("bouncegen-report-ledger-")
+    try:
+        yield from _lab_logs(tmp, inv_path, key_file, keys, ledger_dir)
+    finally:
+        shutil.rmtree(ledger_dir, ignore_errors=True)
+
+
+def _lab_logs(tmp, inv_path, key_file, keys, ledger_dir):
+    ledger_key = ledger_dir / "ledger.key"
+    create_key_file(ledger_key)
+    store = f"sqlite:{ledger_dir / 'ledger.db'}"
+    with open_store(store, load_key(ledger_key)) as ledger:  # what our relay recorded
+        ledger.record([SENT_ID])
+    give_to_spamd(ledger_key, *ledger_dir.glob("ledger.db*"))
     inv_path.write_text(example_site(relay=EXAMPLE["relay"][:2], mx=MX1, policy={"dsn": "reject"},
-                                     batv={"domains": ["example.net"], "key_file": str(key_file)}))
+                                     batv={"domains": ["example.net"], "key_file": str(key_file)},
+                                     ledger={"store": store, "key_file": str(ledger_key), "days": 30}))
     with PostfixLab(inventory.load(inv_path), syslog=True) as lab:
         codes = [send(lab, build(i), addr, name, sender) for i, (_, build, addr, name, sender, _, _) in enumerate(BACKSCATTER)]
         assert all(c == 550 for c in codes), codes
         for i, (build, addr, name, sender) in enumerate(LEGIT):
             assert send(lab, build(i), addr, name, sender, rcpts=(ALICE,)) == 250
         assert send(lab, samples.ordinary(5), *FROM_RELAY, "alice@example.org", rcpts=(ALICE,)) == 250
+        assert send(lab, ledger_reply(SENT_ID), *LEDGER_CLIENT, "", rcpts=(ALICE,)) == 250
         # A null-sender message for two recipients: refused at DATA by the null_sender map.
         s = session(lab, "198.51.100.113", "multi.test")
         s.mail("")
@@ -121,7 +142,26 @@ def lab_logs(tmp_path_factory):
             shutil.copy(src, dst)
             if os.environ.get("BOUNCEGEN_REPORT_KEEP"):  # for a look by hand (docs/report.md's sample)
                 shutil.copy(src, Path(os.environ["BOUNCEGEN_REPORT_KEEP"]) / dst.name)
-    return logs
+    yield logs
+
+
+def ledger_reply(message_id: str) -> bytes:
+    return f"""\
+Return-Path: <>
+From: Paul <paul@remote.test>
+To: alice@example.org
+Subject: Automatic reply: Order 11
+Date: Mon, 30 Nov 2026 10:01:11 +0100
+Message-ID: <ar.11@remote.test>
+In-Reply-To: {message_id}
+References: {message_id}
+Auto-Submitted: auto-replied
+X-Autoreply: yes
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+I am out of the office until Monday 7 December with no access to email.
+""".replace("\n", "\r\n").encode()
 
 
 def test_counts_match_what_the_lab_sent(lab_logs):
@@ -139,22 +179,24 @@ def test_counts_match_what_the_lab_sent(lab_logs):
     assert d["refused"]["by_stage"] == dict(sorted(stages.items(), key=lambda kv: (-kv[1], kv[0])))
     assert d["refused"]["by_family"] == dict(sorted(families.items(), key=lambda kv: (-kv[1], kv[0])))
     assert d["refused"]["total"] == len(BACKSCATTER) + 3
-    assert d["rescued"] == {"total": 1, "by_evidence": {"batv": 1}}
+    # BATV's rescue is the milter's own (reason=batv: valid tag); the ledger's is spamd's label
+    # BG_RESCUE_LEDGER in the decision line's rules=.
+    assert d["rescued"] == {"total": 2, "by_evidence": {"batv": 1, "ledger": 1}}
     milter_refused = stages["milter (SpamAssassin)"]
     # Judged: what reached end of DATA past the maps, spamd up (refused + legit) and the tempfail
     # (it has no points: spamd never answered, so it is a tempfail, not a judgement).
-    assert d["messages_judged"] == milter_refused + len(LEGIT)
-    assert d["accepted"] == len(LEGIT)
+    assert d["messages_judged"] == milter_refused + len(LEGIT) + 1  # and the ledger's auto-reply
+    assert d["accepted"] == len(LEGIT) + 1
     assert d["tempfailed"] == {"total": 2, "by_reason": {"milter unreachable or timed out (Postfix)": 1,
                                                          "spamd unreachable": 1}}
     assert list(d["postfix_milter_warnings"].values()) and all(
         k.endswith("milter unreachable") for k in d["postfix_milter_warnings"])
     # Postfix agrees with the milter (its milter-reject lines, BATV's two included)
     assert d["postfix_milter_rejects"]["bouncegen"] == milter_refused + 2
-    assert d["delivered"] == len(LEGIT) + 2  # and the one from our relay, and the BATV rescue
+    assert d["delivered"] == len(LEGIT) + 3  # and the one from our relay, and the two rescues
     assert d["not_judged"] == {"total": 1, "by_reason": {"exempt": 1}}
     assert d["sav_callouts"] == {"answered": SAV, "refused": 1}  # the bad tag's session
-    assert d["latency_ms"]["n"] == milter_refused + len(LEGIT)
+    assert d["latency_ms"]["n"] == milter_refused + len(LEGIT) + 1
     assert 0 < d["latency_ms"]["p50"] <= d["latency_ms"]["p95"] <= d["latency_ms"]["p99"] <= d["latency_ms"]["max"]
     nets = {n["network"]: (n["messages"], n["refused"]) for n in d["top_networks"]}
     assert nets["198.51.100.0/24"] == (4, 4)  # three bounces and the multi-recipient bounce (not the relay)

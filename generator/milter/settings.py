@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..defaults import MILTER as DEFAULTS
 from ..errors import BouncegenError, UsageError
-from ..facts import LEDGER_UNAVAIL
+from ..facts import LEDGER_UNAVAIL, RESCUE_LABELS
 from .batv_gate import Gate
 
 # For a settings file that lacks them (rendered by an older bouncegen): what the inventory's
@@ -89,5 +89,7 @@ def check_rendered(rendered: Path) -> list[str]:
 def verdict(tests: tuple[str, ...], scores: dict[str, float]) -> tuple[float, list[str]]:
     # LEDGER_UNAVAIL never counts as points here (see renderer/rules.py): the milter turns a
     # verdict together with it into a 4xx.
-    hit = sorted(t for t in tests if t in scores and t != LEDGER_UNAVAIL)
-    return sum(scores[t] for t in hit), hit
+    # The rescue labels (facts.RESCUE_LABELS) are named in the decision line, so that `bouncegen
+    # report` can say by what evidence a bounce was accepted, but never count as points either.
+    hit = sorted(t for t in tests if (t in scores and t != LEDGER_UNAVAIL) or t in RESCUE_LABELS)
+    return sum(scores[t] for t in hit if t in scores and t not in RESCUE_LABELS), hit

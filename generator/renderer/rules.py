@@ -188,3 +188,23 @@ def verdict_scores(families: tuple[Family, ...], policy: str, *, ledger: bool = 
         scores[LEDGER_UNAVAIL] = -max(scores.values())
     return scores
 
+
+
+_RESCUE_TERM = re.compile(r"\s*&&\s*!__BG_RESCUE(?:_REPLY)?\b")
+
+
+def cancelled_verdicts(families: tuple[Family, ...]) -> list[tuple[str, str]]:
+    """Each family verdict that a rescue can cancel, as a sub-rule without its rescue term
+    (``__BG_BOUNCE_NR``: the verdict would have fired but for the evidence): what the rescue labels
+    of templates/spamassassin/_rescue.j2 require, so that a label names only a cancelled verdict."""
+    out = []
+    for f in families:
+        for r in f.rules:
+            if r.is_sub or r.type != "meta":
+                continue
+            test, n = _RESCUE_TERM.subn("", r.test)
+            if n == 1:
+                out.append((f"__{r.name}_NR", test))
+            elif n > 1:
+                raise RuleDataError(f"{f.name}: {r.name}: more than one rescue term")
+    return out

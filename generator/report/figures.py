@@ -248,10 +248,14 @@ class Figures:
             self.accepted += 1
             self._hour(hour, "accepted")
             self._source(g["host"], g["ip"], False)
-            for test in (g["tests"] or "").split(","):
-                for rx, (_, label) in self._rescue_tests:
-                    if rx.match(test):
-                        self.rescued[label] += 1
+            # The milter names the ruleset's rescue labels in rules= (and spamd's whole list in
+            # tests=): one count per message, its strongest evidence (shapes.RESCUE_TESTS' order).
+            names = set((g["rules"] or "").split(",")) | set((g["tests"] or "").split(","))
+            for rx, (_, label) in self._rescue_tests:
+                if any(rx.match(name) for name in names):
+                    self.rescued[label] += 1
+                    self._hour(hour, "rescued")
+                    break
 
     def recorder(self, ts: float, g: dict, facts: dict, host: str) -> None:
         self._tick(ts, host)

@@ -145,11 +145,15 @@ TEMPFAIL_REASONS: tuple[tuple[str, str], ...] = (
     (r".", "other"),
 )
 
-# Evidence that proves a bounce answers our mail, when the milter's `tests=` list names it
-# (scored-zero informational rules of the ruleset, if any). Name pattern -> evidence label.
+# Evidence that proves a bounce answers our mail, when an accepted decision's `rules=` (or its
+# `tests=`) names one of the ruleset's rescue labels (facts.RESCUE_LABELS, 0.001-point meta rules
+# of templates/spamassassin/_rescue.j2: the evidence AND a family verdict it cancelled). Name
+# pattern -> evidence label. A message that carries several counts once, under the first match
+# of this order (the evidence a spammer is least able to come by first).
 RESCUE_TESTS: tuple[tuple[str, str], ...] = (
     (r"^BG_(?:RESCUE_)?LEDGER(?:_HIT)?$", "ledger"),
     (r"^BG_(?:RESCUE_)?DKIM(?:_OURS)?$", "dkim"),
+    (r"^BG_(?:RESCUE_)?BATV(?:_HIT)?$", "batv"),
     (r"^BG_(?:RESCUE_)?HOP$", "relay-hop"),
 )
 
