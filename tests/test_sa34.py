@@ -19,7 +19,8 @@ import pytest
 
 from bouncegen import engines
 from bouncegen.lab import chroot, sa_batch
-from bouncegen.ledger import commands, create_key_file, open_store
+from bouncegen.ledger import create_key_file, open_store
+from bouncegen.ledger.maillog import import_logs
 from bouncegen.renderer import inventory, render
 from bouncegen.renderer.rules import load_families, verdict_scores
 from bouncegen.runner import check
@@ -37,7 +38,7 @@ def _ledger(inv, db: Path, key_file: Path, maillog: Path) -> None:
     db.parent.mkdir(parents=True, exist_ok=True)
     key = create_key_file(key_file)
     with open_store(f"sqlite:{db}", key, inv.ledger.days) as store:
-        commands.import_logs(store, [str(maillog)], as_today=True)
+        import_logs(store, [str(maillog)], as_today=True)
 
 
 @pytest.fixture(scope="module")
