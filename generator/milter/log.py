@@ -6,7 +6,8 @@ One line per decision, Postfix's queue ID first, as opendkim and opendmarc write
     4ZfK2L3xQmz9v: client=mx.foreign.test[203.0.113.7], verdict=reject, points=5.0, rules=BG_BOUNCE, ms=212
 
 ``verdict`` is accept, reject or tempfail; ``rules`` the ruleset's verdict rules that the message
-hit (``-`` for none); ``ms`` the time spamd took (0 when spamd was not asked); ``reason`` says
+hit (``-`` for none), and on an accept the rescue labels that name the evidence of origin which
+cancelled a verdict (BG_RESCUE_LEDGER, _DKIM, _BATV, _HOP; facts.RESCUE_LABELS, never points); ``ms`` the time spamd took (0 when spamd was not asked); ``reason`` says
 why a message was not judged (relay, network, auth, local) or why it was tempfailed. Errors and
 tempfails are at warning level, decisions at info.
 

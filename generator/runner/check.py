@@ -40,7 +40,7 @@ from .. import __version__, engines
 from ..engines.postfix_tables import PostfixChecks, PostfixResult
 from ..engines.spamd import Spamd, SpamdResult
 from ..errors import EngineError, UsageError
-from ..facts import THRESHOLD
+from ..facts import RESCUE_LABELS, THRESHOLD
 from ..ledger import keys, open_store
 from ..ledger.maillog import import_logs
 from ..milter.settings import check_rendered
@@ -295,7 +295,9 @@ def decide(rec: Record, pf: PostfixResult | None, sa: SpamdResult | None, scores
             "error": pf.error or None,
         }
     if sa is not None:
-        fired = sorted(t for t in sa.tests if t in scores or t.startswith("BG_"))
+        # The rescue labels (facts.RESCUE_LABELS) say why a message passed: never a verdict's rule
+        # (an unscored BG_ name would count 1.0 here, and under "tag" policy any would block).
+        fired = sorted(t for t in sa.tests if (t in scores or t.startswith("BG_")) and t not in RESCUE_LABELS)
         points = round(sum(scores.get(t, 1.0) for t in fired), 3)
         signals = sorted("__BG_" + t[len(SIGNAL_PREFIX):] for t in sa.tests if t.startswith(SIGNAL_PREFIX))
         rec.spamassassin = {"rules": fired, "points": points, "signals": signals,
