@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -37,9 +36,9 @@ from ..milter.settings import Settings
 from ..renderer.rules import load_families, rule_names
 from . import amavis, files, maincf, services as svc
 from .files import live_diff, read_or_none
-from .layout import HOST_STATE, MILTER_CONF, STATE_FILE, Target
+from .layout import MILTER_CONF, Target
 from .services import do_reload, reload_commands
-from .source import parse_main_cf, source_dir
+from .source import source_dir
 from .stage import installed_service_files, stage, unit_order
 from .validate import inactive_rules, lint_site, pf_check, postfix_check_possible, probe_maps, validate
 
@@ -185,23 +184,9 @@ def uninstall(target: Target, *, dry_run: bool = False, reload: bool = False, ba
         raise UsageError("--reload only makes sense with --root / (the services of this host)")
     if services == "default":
         services = default_services(target) if not dry_run else None
-    previous_text = read_or_none(target.maps_dir / STATE_FILE)
     main_cf = target.pf_dir / "main.cf"
     with tempfile.TemporaryDirectory(prefix="bouncegen-uninstall-") as tmp:
-        scratch = Path(tmp)
-        new_main = None
-        if previous_text and main_cf.is_file():
-            previous = dict(parse_main_cf(previous_text, str(target.maps_dir / STATE_FILE)))
-            host = maincf.load_host_state(target.maps_dir / HOST_STATE)
-            shutil.copy2(main_cf, scratch / "main.cf")
-            (scratch / "master.cf").touch()
-            current = maincf.postconf_n(scratch)
-            sets, removes, notes = maincf.unmerge(previous, current, host, main_cf)
-            for note in notes:
-                say(f"note: {note}")
-            maincf.postconf_edit(scratch, sets, removes)
-            if read_or_none(scratch / "main.cf") != read_or_none(main_cf):
-                new_main = scratch / "main.cf"
+        new_main = maincf.restored_main_cf(main_cf, target.maps_dir, Path(tmp), say)
         removes = []
         if target.sa_dir.is_dir():
             removes += [f for f in sorted(target.sa_dir.iterdir()) if f.is_file() and files.is_ours(f)]

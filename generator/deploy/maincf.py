@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
+from typing import Callable
 
 from .. import engines
 from ..errors import LintError
-from .layout import PARAM_LINE
+from .files import read_or_none
+from .layout import HOST_STATE, PARAM_LINE, STATE_FILE
+from .source import parse_main_cf
 from .validate import stderr_lines
 
 # Lists where bouncegen's entry sits among the host's: smtpd_milters (the MX milter; the relay
@@ -191,3 +195,23 @@ def unmerge(previous: dict[str, str], current: dict[str, str], host: dict[str, s
         else:
             removes.append(name)
     return sets, removes, notes
+
+
+def restored_main_cf(main_cf: Path, state_dir: Path, scratch: Path, say: Callable[[str], None]) -> Path | None:
+    """main.cf with the entries one role of bouncegen wrote taken out (the host's own values back,
+    from the state that role's install recorded in STATE_DIR), written under SCRATCH: its path, or
+    None when nothing was recorded or nothing changes. Shared by the MX and the relay uninstall."""
+    previous_text = read_or_none(state_dir / STATE_FILE)
+    if not previous_text or not main_cf.is_file():
+        return None
+    previous = dict(parse_main_cf(previous_text, str(state_dir / STATE_FILE)))
+    host = load_host_state(state_dir / HOST_STATE)
+    shutil.copy2(main_cf, scratch / "main.cf")
+    (scratch / "master.cf").touch()
+    sets, removes, notes = unmerge(previous, postconf_n(scratch), host, main_cf)
+    for note in notes:
+        say(f"note: {note}")
+    postconf_edit(scratch, sets, removes)
+    if read_or_none(scratch / "main.cf") == read_or_none(main_cf):
+        return None
+    return scratch / "main.cf"

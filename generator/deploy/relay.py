@@ -212,23 +212,9 @@ def uninstall(target: Target, *, dry_run: bool = False, reload: bool = False, ba
         raise UsageError("--reload only makes sense with --root / (the services of this host)")
     if services == "default":
         services = default_services(target) if not dry_run else None
-    previous_text = read_or_none(target.relay_state_dir / STATE_FILE)
     main_cf = target.pf_dir / "main.cf"
     with tempfile.TemporaryDirectory(prefix="bouncegen-relay-uninstall-") as tmp:
-        scratch = Path(tmp)
-        new_main = None
-        if previous_text and main_cf.is_file():
-            previous = dict(parse_main_cf(previous_text, str(target.relay_state_dir / STATE_FILE)))
-            host = maincf.load_host_state(target.relay_state_dir / HOST_STATE)
-            shutil.copy2(main_cf, scratch / "main.cf")
-            (scratch / "master.cf").touch()
-            current = maincf.postconf_n(scratch)
-            sets, removes, notes = maincf.unmerge(previous, current, host, main_cf)
-            for note in notes:
-                say(f"note: {note}")
-            maincf.postconf_edit(scratch, sets, removes)
-            if read_or_none(scratch / "main.cf") != read_or_none(main_cf):
-                new_main = scratch / "main.cf"
+        new_main = maincf.restored_main_cf(main_cf, target.relay_state_dir, Path(tmp), say)
         removes = [p for p in (target.relay_conf, target.units_dir / RELAY_UNIT) if p.is_file() and files.is_ours(p)]
         if target.relay_state_dir.is_dir():
             removes += [f for f in sorted(target.relay_state_dir.iterdir()) if f.is_file()]
