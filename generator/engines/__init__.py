@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from ..errors import EngineError
@@ -59,6 +60,58 @@ def run(argv: list[str], *, timeout: float = 120, **kw) -> subprocess.CompletedP
         raise EngineError(f"{argv[0]}: not found") from None
     except subprocess.TimeoutExpired:
         raise EngineError(f"{Path(argv[0]).name}: no answer within {timeout:.0f} s") from None
+
+
+class Children:
+    """The engine processes a caller starts one after another from several threads (postmap,
+    spamc), kept by PID so that ``stop()`` can end every one still running when the caller ends
+    early (an error, a signal) and refuse to start any after that: nothing is left behind."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[subprocess.Popen] = set()
+        self._stopped = False
+
+    def run(self, argv: list[str], data: bytes, timeout: float) -> subprocess.CompletedProcess:
+        """``subprocess.run(argv, input=data, capture_output=True, timeout=timeout)``, tracked.
+        Raises OSError (ChildProcessError once stopped) and subprocess.TimeoutExpired (the
+        process is killed and reaped first), as subprocess.run does."""
+        if self._stopped:
+            raise ChildProcessError(f"{Path(argv[0]).name} not started: the run is stopping")
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with self._lock:
+            # stop() either saw this process or ran before it was recorded: then it goes now.
+            if self._stopped:
+                proc.kill()
+                proc.communicate()
+                raise ChildProcessError(f"{Path(argv[0]).name} stopped: the run is stopping")
+            self._live.add(proc)
+        try:
+            out, err = proc.communicate(data, timeout=timeout)
+        finally:
+            if proc.poll() is None:  # a time-out, or an exception in this thread
+                proc.kill()
+                proc.communicate()
+            with self._lock:
+                self._live.discard(proc)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    def stop(self) -> None:
+        """Kill (SIGKILL) and reap every process still running; start no more."""
+        with self._lock:
+            self._stopped = True
+            live = list(self._live)
+        for proc in live:
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+        for proc in live:
+            proc.wait()
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return sorted(p.pid for p in self._live)
 
 
 def sa_version() -> str:

@@ -121,10 +121,12 @@ class Spamd:
         self.proc: subprocess.Popen | None = None
         self._pgid: int | None = None
         self.spamc = engines.require("spamc")
+        self.clients = engines.Children()  # the spamc processes at work, stopped with the daemon
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> "Spamd":
         exe = engines.require("spamd")
+        self.clients = engines.Children()
         paths = []
         if self.profile == "lean":
             lean = self.rendered_sa.parent / "spamd"
@@ -237,6 +239,7 @@ class Spamd:
 
         The group is signalled even when the parent is already gone: children of a killed
         parent keep running and would otherwise be left behind."""
+        self.clients.stop()
         self._terminate()
         if self._own_tmp:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -259,7 +262,7 @@ class Spamd:
 
     def check(self, message: bytes) -> SpamdResult:
         """The names of the tests a message hits, through the real spamc."""
-        proc = subprocess.run(self.spamc_argv(), input=message, capture_output=True, timeout=180)
+        proc = self.clients.run(self.spamc_argv(), message, timeout=180)
         out = proc.stdout.decode("ascii", "replace").strip()
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace").strip() or f"spamc exit status {proc.returncode}"
