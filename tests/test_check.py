@@ -409,6 +409,7 @@ def test_signal_stops_spamd_and_removes_temp(tmp_path, scratch, sig, status):
                              "--corpus", str(corpus), "-j", "2", "--no-lint", "--profile", "full"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     spamd_pids: list[int] = []
+    port = ""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not spamd_pids:
         for entry in Path("/proc").iterdir():
@@ -420,6 +421,7 @@ def test_signal_stops_spamd_and_removes_temp(tmp_path, scratch, sig, status):
                     continue
                 if int(st[st.rindex(")") + 2:].split()[1]) == proc.pid and b"spamd" in cmd:
                     spamd_pids.append(int(entry.name))
+                    port = re.search(rb"--listen=127\.0\.0\.1:(\d+)", cmd).group(1).decode()
         time.sleep(0.2)
     assert spamd_pids, "spamd did not start"
     time.sleep(2.0)  # mid-run
@@ -437,7 +439,25 @@ def test_signal_stops_spamd_and_removes_temp(tmp_path, scratch, sig, status):
     assert proc.returncode == status, err
     assert b"Verdicts per category" not in out
     assert _group_alive(spamd_pids + members) == []
+    assert _engine_clients(scratch, port) == []  # no postmap (-c under scratch), no spamc (-p port)
     assert list(scratch.iterdir()) == []
+
+
+def _engine_clients(scratch: Path, port: str) -> list[str]:
+    """Live postmap processes working in ``scratch`` and spamc processes talking to ``port``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or not _group_alive([int(entry.name)]):
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        name = Path(argv[0]).name
+        if (name == "postmap" and any(a.startswith(str(scratch)) for a in argv)) or \
+                (name == "spamc" and "-p" in argv and argv[argv.index("-p") + 1] == port):
+            found.append(" ".join(argv))
+    return found
 
 
 @pytest.mark.slow

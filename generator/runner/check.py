@@ -4,7 +4,8 @@ The inventory is rendered into a temporary directory; ONE private spamd (engines
 started with the rendered .cf beside the stock .pre files; every message goes through ``spamc -x``
 (a failing daemon is an error, never a silent pass) from N worker threads, while a second pool
 runs the Postfix tables with ``postmap`` as the rendered main.cf wires them
-(generator/postfix_tables.py), so that postmap's start-up hides behind spamd's work.
+(engines/postfix_tables.py), one postmap process per table for a batch of messages, so that
+postmap costs little beside spamd's work.
 
 Each message gets a verdict: ``block`` when a Postfix table refuses it, or when the ruleset's
 verdict rules (``BG_*``, scores from the rendered ``score`` lines; SpamAssassin's default 1.0 for
@@ -37,7 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__, engines
-from ..engines.postfix_tables import PostfixChecks, PostfixResult
+from ..engines.postfix_tables import BATCH as PF_BATCH, PostfixChecks, PostfixResult
 from ..engines.spamd import Spamd, SpamdResult
 from ..errors import EngineError, UsageError
 from ..facts import RESCUE_LABELS, THRESHOLD
@@ -426,6 +427,7 @@ def run(opts: Options, *, on_spamd=None) -> Result:
     old_term = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
     tmp = Path(tempfile.mkdtemp(prefix="bouncegen-check-"))
     spamd = None
+    pf = None
     try:
         os.chmod(tmp, 0o755)  # spamd drops to nobody when started as root: it must reach its dir
         ledger_note = None
@@ -466,6 +468,8 @@ def run(opts: Options, *, on_spamd=None) -> Result:
             print(result.ledger_problem, file=sys.stderr)
         return result
     finally:
+        if pf is not None:
+            pf.close()  # postmap processes still at work (an error, a signal) are stopped by PID
         if spamd is not None:
             spamd.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -493,8 +497,8 @@ def _sa_job(spamd: Spamd, data: bytes) -> SpamdResult:
         return SpamdResult(ok=False, error=f"spamc: {exc}")
 
 
-def _pf_job(pf: PostfixChecks, data: bytes) -> PostfixResult:
-    return pf.check(data)
+def _pf_job(pf: PostfixChecks, batch: list[bytes]) -> list[PostfixResult]:
+    return pf.check_many(batch)
 
 
 def _spamd_dead(spamd: Spamd, done: int, total: int) -> EngineError:
@@ -507,16 +511,18 @@ def _spamd_dead(spamd: Spamd, done: int, total: int) -> EngineError:
 def _feed(samples: list[Sample], opts: Options, spamd: Spamd, pf: PostfixChecks, scores: dict[str, float],
           policy: str, confdir: Path, jobs: int) -> list[Record]:
     """Feed the messages to both pools, a bounded window at a time (memory stays flat on big
-    corpora, and each wait() looks at a few futures, not thousands)."""
+    corpora, and each wait() looks at a few futures, not thousands): each message to spamc on its
+    own, and batches of them to postmap (PostfixChecks.check_many)."""
     corpus = opts.corpus
     total = len(samples)
     progress = _progress(opts, total)
     sa_pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="spamc")
     pf_pool = ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 1) // 2), thread_name_prefix="postmap")
-    window = 4 * jobs
+    window = max(4 * jobs, 2 * PF_BATCH)  # two batches: one at postmap while the next fills
     records: list[Record] = []
-    inflight: dict[Future, tuple[Record, str]] = {}
+    inflight: dict[Future, tuple[list[Record], str]] = {}
     partial: dict[int, dict] = {}
+    batch: list[tuple[Record, bytes]] = []
     finished = 0
     todo = iter(samples)
     exhausted = False
@@ -537,23 +543,30 @@ def _feed(samples: list[Sample], opts: Options, spamd: Spamd, pf: PostfixChecks,
                         progress.advance(1)
                     continue
                 partial[id(rec)] = {}
-                inflight[sa_pool.submit(_sa_job, spamd, data)] = (rec, "sa")
-                inflight[pf_pool.submit(_pf_job, pf, data)] = (rec, "pf")
+                inflight[sa_pool.submit(_sa_job, spamd, data)] = ([rec], "sa")
+                batch.append((rec, data))
+                if len(batch) >= PF_BATCH:
+                    break
+            if batch and (len(batch) >= PF_BATCH or exhausted or len(partial) >= window):
+                inflight[pf_pool.submit(_pf_job, pf, [d for _, d in batch])] = ([r for r, _ in batch], "pf")
+                batch = []
             if not inflight:
                 break
             done, _ = wait(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
             if not spamd.alive():
                 raise _spamd_dead(spamd, finished, total)
             for fut in done:
-                rec, kind = inflight.pop(fut)
-                got = partial[id(rec)]
-                got[kind] = fut.result()
-                if len(got) == 2:
-                    del partial[id(rec)]
-                    decide(rec, got["pf"], got["sa"], scores, policy, confdir)
-                    finished += 1
-                    if progress:
-                        progress.advance(1)
+                recs, kind = inflight.pop(fut)
+                answers = fut.result() if kind == "pf" else [fut.result()]
+                for rec, answer in zip(recs, answers, strict=True):
+                    got = partial[id(rec)]
+                    got[kind] = answer
+                    if len(got) == 2:
+                        del partial[id(rec)]
+                        decide(rec, got["pf"], got["sa"], scores, policy, confdir)
+                        finished += 1
+                        if progress:
+                            progress.advance(1)
         if not spamd.alive():  # answers from orphaned children of a dead parent are not trusted
             raise _spamd_dead(spamd, finished, total)
     finally:
