@@ -13,6 +13,10 @@ On the same messages, in one run (so that the machine's load is the same for all
   subset (it loads every rule for each message, so it is slow);
 - postmap alone: the two postmap calls per message of the runner, by ``xargs -P N``.
 
+``--only runner|raw`` (with ``--profile`` and ``--repeat``) runs one of the first two alone, set-up
+included, for an outside timer of the whole process (user + system CPU as well as wall):
+``farm-bench -- python -m bouncegen.lab.bench ... --only runner --vs "... --only raw"``.
+
 This is a benchmark to read, not a timed test: machines differ.
 """
 
@@ -73,6 +77,43 @@ def naive(rendered: Path, files: list[Path], scratch: Path) -> float:
     return time.monotonic() - t
 
 
+def repeated_corpus(corpus: Path, samples: list, times: int, where: Path) -> Path:
+    """A manifest naming every sample ``times`` over (links c0/ ... c<times-1>/ to the corpus; the
+    ledger fixture and inventory beside them), so that feeding outweighs set-up."""
+    for i in range(times):
+        (where / f"c{i}").symlink_to(corpus.resolve())
+    if (corpus / check.LEDGER_FIXTURE).is_file():
+        (where / check.LEDGER_FIXTURE.parts[0]).symlink_to((corpus / check.LEDGER_FIXTURE.parts[0]).resolve())
+    rows = ["path\tcategory\texpected"] + [f"c{i}/{s.path}\t{s.category}\t{s.expected}"
+                                           for i in range(times) for s in samples]
+    (where / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    return where / "manifest.tsv"
+
+
+def only(args, inv, corpus: Path, samples: list, jobs: int) -> int:
+    """One method alone (``--only``), for an outside timer such as farm-bench."""
+    with tempfile.TemporaryDirectory(prefix="bouncegen-bench-") as tmp:
+        scratch = Path(tmp)
+        os.chmod(scratch, 0o755)
+        manifest = Path(args.manifest) if args.manifest else None
+        if args.repeat > 1:
+            (scratch / "corpus").mkdir()
+            manifest = repeated_corpus(corpus, samples, args.repeat, scratch / "corpus")
+            corpus = scratch / "corpus"
+            samples, _ = check.load_samples(corpus, manifest)
+        n = len(samples)
+        if args.only == "raw":
+            rendered = scratch / "rendered"
+            render.write_tree(render.render_files(inv), rendered)
+            seconds = raw_spamc(rendered, [corpus / s.path for s in samples], jobs, args.profile)
+        else:
+            result = check.run(check.Options(inventory=Path(args.inventory), corpus=corpus, manifest=manifest,
+                                             jobs=jobs, lint=False, progress=False, profile=args.profile))
+            seconds = result.seconds_run
+        print(f"{args.only} {args.profile}: {n} messages in {seconds:.2f} s, {n / seconds:.1f} msg/s", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bouncegen.lab.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive", type=int, default=30, metavar="N", help="messages for the naive run (default 30)")
     ap.add_argument("--rounds", type=int, default=2, metavar="N",
                     help="runner rounds, alternating with raw spamc rounds (default 2)")
+    ap.add_argument("--only", choices=("runner", "raw"), help="run this one method alone (set-up included)")
+    ap.add_argument("--profile", choices=PROFILES, default="lean", help="with --only: spamd's profile (default lean)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N", help="with --only: every message N times")
     args = ap.parse_args(argv)
 
     jobs = args.jobs or check.default_jobs()
@@ -93,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     step = max(1, n // max(1, args.naive))
     subset = files[::step][: args.naive]
     inv = inventory.load(args.inventory)
+    if args.only:
+        return only(args, inv, corpus, samples, jobs)
     print(f"bench: {n} messages, {os.cpu_count()} CPU cores, -j {jobs}; SpamAssassin {engines.sa_version()}, "
           f"Postfix {engines.postfix_version()}", flush=True)
 

@@ -518,7 +518,8 @@ def _feed(samples: list[Sample], opts: Options, spamd: Spamd, pf: PostfixChecks,
     progress = _progress(opts, total)
     sa_pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="spamc")
     pf_pool = ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 1) // 2), thread_name_prefix="postmap")
-    window = max(4 * jobs, 2 * PF_BATCH)  # two batches: one at postmap while the next fills
+    # Messages read and not yet decided: spamd always has a backlog while a postmap batch fills.
+    window = max(4 * jobs, 2 * PF_BATCH)
     records: list[Record] = []
     inflight: dict[Future, tuple[list[Record], str]] = {}
     partial: dict[int, dict] = {}
@@ -547,7 +548,9 @@ def _feed(samples: list[Sample], opts: Options, spamd: Spamd, pf: PostfixChecks,
                 batch.append((rec, data))
                 if len(batch) >= PF_BATCH:
                     break
-            if batch and (len(batch) >= PF_BATCH or exhausted or len(partial) >= window):
+            # A full batch goes at once; a short one at the end of the corpus, or when every message
+            # in the window waits for it (nothing else could be decided to make room).
+            if batch and (len(batch) >= PF_BATCH or exhausted or len(batch) == len(partial)):
                 inflight[pf_pool.submit(_pf_job, pf, [d for _, d in batch])] = ([r for r, _ in batch], "pf")
                 batch = []
             if not inflight:
