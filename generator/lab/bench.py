@@ -11,7 +11,8 @@ On the same messages, in one run (so that the machine's load is the same for all
   with the runner's and between the profiles; the mean is the reference);
 - naive: ``spamassassin -L -t`` once per message with the same site config, on an evenly spread
   subset (it loads every rule for each message, so it is slow);
-- postmap alone: the two postmap calls per message of the runner, by ``xargs -P N``.
+- postmap alone: two postmap processes per message (``-hq``, ``-bq``), by ``xargs -P N``: what
+  the runner's Postfix checks cost before they ran one process per table for a batch.
 
 ``--only runner|raw`` (with ``--profile`` and ``--repeat``) runs one of the first two alone, set-up
 included, for an outside timer of the whole process (user + system CPU as well as wall):

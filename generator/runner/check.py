@@ -508,6 +508,11 @@ def _spamd_dead(spamd: Spamd, done: int, total: int) -> EngineError:
         "messages: no verdicts are reported. The end of its log:\n" + spamd.log_tail())
 
 
+# spamc clients per spamd child: a second client waits in spamd's listen queue, so that a child
+# starts its next message at once instead of waiting for this process's thread to be scheduled.
+SPAMC_PER_CHILD = 2
+
+
 def _feed(samples: list[Sample], opts: Options, spamd: Spamd, pf: PostfixChecks, scores: dict[str, float],
           policy: str, confdir: Path, jobs: int) -> list[Record]:
     """Feed the messages to both pools, a bounded window at a time (memory stays flat on big
@@ -516,7 +521,7 @@ def _feed(samples: list[Sample], opts: Options, spamd: Spamd, pf: PostfixChecks,
     corpus = opts.corpus
     total = len(samples)
     progress = _progress(opts, total)
-    sa_pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="spamc")
+    sa_pool = ThreadPoolExecutor(max_workers=SPAMC_PER_CHILD * jobs, thread_name_prefix="spamc")
     pf_pool = ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 1) // 2), thread_name_prefix="postmap")
     # Messages read and not yet decided: spamd always has a backlog while a postmap batch fills.
     window = max(4 * jobs, 2 * PF_BATCH)
