@@ -381,6 +381,15 @@ def test_bad_milter_executable(write_inventory, value, capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_milter_executable_defaults_to_the_debian_package(write_inventory, rendered):
+    """Without [milter] bouncegen the unit runs the package's /usr/bin/bouncegen: a fixed path,
+    never the one of the bouncegen that renders (same inventory, same bytes on every machine)."""
+    inv = write_inventory('[site]\ndomains = ["example.org"]\n[[relay]]\nhost = "s.example.org"\n')
+    unit = (rendered(inv) / "systemd/bouncegen-milter.service").read_text()
+    assert [ln for ln in unit.splitlines() if ln.startswith("ExecStart=")] == \
+        ["ExecStart=/usr/bin/bouncegen milter --config /etc/bouncegen/bouncegen-milter.conf --log syslog"]
+
+
 def test_unix_socket_in_the_queue_directory(write_inventory, rendered):
     """A unix socket under /var/spool/postfix is named relative to the queue directory in main.cf
     (chrooted smtpd and unchrooted cleanup both resolve it); the unit makes its directory."""

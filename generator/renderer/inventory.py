@@ -498,7 +498,7 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
         s = _string(m["bouncegen"], "milter.bouncegen", p)
         if s is not None and (not _EXECUTABLE.match(s) or "/../" in s + "/" or s.endswith("/")):
             p.add("milter.bouncegen", f"{_show(s)} is not an absolute path of the bouncegen executable "
-                  "(e.g. /usr/local/bin/bouncegen)")
+                  "(e.g. /usr/bin/bouncegen)")
         elif s is not None:
             out["bouncegen"] = s
     return MilterSettings(**out)
