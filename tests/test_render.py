@@ -234,12 +234,13 @@ def test_forged_received_lines(map_type, write_inventory, rendered, tables):
     text = EXAMPLE.read_text().replace('map_type = "pcre"', f'map_type = "{map_type}"')
     t = tables(rendered(write_inventory(text)))
     for line, refused in FORGED:
-        body = f"From: x@remote.example.com\nSubject: y\n\nThe original message:\n\n{line}\n".encode()
-        hits = [h for h in t.query(body, "body_checks") if "\tREJECT" in h]
-        assert bool(hits) == refused, (line, hits)
         header = f"{line}\nFrom: x@remote.example.com\nSubject: y\n\nbody\n".encode()
         if not line.startswith(">"):
             assert bool([h for h in t.query(header, "header_checks") if "\tREJECT" in h]) == refused, line
+        # In a body the same hop is as much in an abuse report about the joe-job as in its
+        # backscatter: body_checks refuse none of them, the milter's ruleset judges the message.
+        body = f"From: x@remote.example.com\nSubject: y\n\nThe original message:\n\n{line}\n".encode()
+        assert t.query(body, "body_checks") == [], line
 
 
 @pytest.mark.postfix
