@@ -82,7 +82,7 @@ def test_perl_reader_agrees_with_python_writer(tmp_path):
         }
         """))
     for chars in ("1", "0"):
-        proc = subprocess.run(["perl", str(script), str(ROOT / "sa_plugin" / "Bouncegen" / "Rescue.pm"), KEY.hex(),
+        proc = subprocess.run(["perl", str(script), str(ROOT / "sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm"), KEY.hex(),
                                chars], input="\0".join(ids).encode() + b"\0", capture_output=True, timeout=60)
         assert proc.returncode == 0, proc.stderr.decode()
         got = proc.stdout.decode().splitlines()

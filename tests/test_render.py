@@ -24,8 +24,8 @@ MAILS = ROOT / "tests" / "data" / "mail"
 # what it must equal: the plugin with its source (shipped verbatim), the lean profile's ruleset
 # with the ruleset of spamassassin/ (one template renders both).
 COPIES = {
-    "spamassassin/BouncegenRescue.pm": ROOT / "sa_plugin/Bouncegen/Rescue.pm",
-    "spamd/site/BouncegenRescue.pm": ROOT / "sa_plugin/Bouncegen/Rescue.pm",
+    "spamassassin/BouncegenRescue.pm": ROOT / "sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm",
+    "spamd/site/BouncegenRescue.pm": ROOT / "sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm",
     "spamd/rules/72_bouncegen.cf": REFERENCE / "spamassassin/72_bouncegen.cf",
 }
 
