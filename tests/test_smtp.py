@@ -378,7 +378,7 @@ def test_mime_processing_would_refuse_the_forwarded_dsn(tmp_path):
 # -- the joe-job reported to us: a forged hop of our relay inside a report ----------------------
 # A spam whose bot greeted the victim's MX as our relay, from a foreign address. The reports about
 # it (corpus/ham/, written for bouncegen) carry the hop in an attachment; so does its backscatter.
-FORGED_HOP = b"Received: from smtp1.out.example.org (unknown [203.0.113.99])"
+FORGED_HOP = samples.FORGED_RELAY_HOP.split("\r\n")[0].encode()
 JOE_JOB_REPORTS = [ROOT / "corpus" / "ham" / name for name in
                    ("arf-joe-job-forged-relay-hop.eml", "abuse-complaint-joe-job-forged-relay-hop.eml")]
 
@@ -395,8 +395,8 @@ def test_joe_job_reports_accepted_its_backscatter_refused(lab):
         assert code == 250, (path.name, code, text, lab.milter_log()[-600:])
     assert wait_delivered(lab, before, 2) == 2
     backscatter = [
-        ("rfc3464", samples.dsn([samples.hop_postfix("smtp1.out.example.org", "unknown", "203.0.113.99")], n=21)),
-        ("qmail", samples.plain_bounce(21).replace(b"Received: from spam-bot.test (unknown [203.0.113.67])", FORGED_HOP)),
+        ("rfc3464", samples.dsn([samples.FORGED_RELAY_HOP], n=21)),
+        ("qmail", samples.forged_hop_bounce(21)),
     ]
     for name, message in backscatter:
         assert FORGED_HOP in message, name
