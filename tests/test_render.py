@@ -281,6 +281,20 @@ def test_forwarded_dsn_passes_but_the_dsn_itself_is_refused(rendered, tables):
 
 
 # -- the systemd unit ---------------------------------------------------------------------------
+def analyze_verify(tmp: Path, units: dict[str, str]) -> None:
+    """The real systemd-analyze verify on the first of UNITS (file name: text), all written as
+    files in a directory of their own: the container has no systemd as PID 1, and verify loads
+    the units a unit names from the directory the named file is in."""
+    need("systemd-analyze")
+    d = tmp / "units"
+    d.mkdir()
+    for name, text in units.items():
+        (d / name).write_text(text)
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(d / next(iter(units)))],
+                          capture_output=True, text=True, cwd=d, env=os.environ | {"SYSTEMD_LOG_LEVEL": "notice"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
 @pytest.mark.engine
 def test_milter_unit_passes_systemd_analyze_verify(write_inventory, rendered, tmp_path):
     """The rendered unit, checked by systemd itself. The container has no systemd as PID 1, so
@@ -297,13 +311,8 @@ def test_milter_unit_passes_systemd_analyze_verify(write_inventory, rendered, tm
                  "Requires=bouncegen-spamd.service", "SyslogIdentifier=bouncegen-milter",
                  f"ExecStart={exe} milter --config /etc/bouncegen/bouncegen-milter.conf --log syslog"):
         assert f"\n{line}\n" in unit, line
-    d = tmp_path / "units"
-    d.mkdir()
-    (d / "bouncegen-milter.service").write_text(unit)
-    (d / "bouncegen-spamd.service").write_text("[Unit]\nDescription=stand-in\n[Service]\nExecStart=/bin/true\n")
-    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(d / "bouncegen-milter.service")],
-                          capture_output=True, text=True, cwd=d, env=os.environ | {"SYSTEMD_LOG_LEVEL": "notice"})
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    analyze_verify(tmp_path, {"bouncegen-milter.service": unit, "bouncegen-spamd.service":
+                              "[Unit]\nDescription=stand-in\n[Service]\nExecStart=/bin/true\n"})
 
 
 @pytest.mark.engine
@@ -323,12 +332,7 @@ def test_relay_unit_passes_systemd_analyze_verify(write_inventory, rendered, tmp
         assert f"\n{line}\n" in unit, line
     assert "Requires=" not in unit  # a recorder needs no spamd
     assert not (rendered(EXAMPLE, tmp_path / "plain") / "relay").exists()  # no [ledger], no relay files
-    d = tmp_path / "units"
-    d.mkdir()
-    (d / "bouncegen-relay.service").write_text(unit)
-    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(d / "bouncegen-relay.service")],
-                          capture_output=True, text=True, cwd=d, env=os.environ | {"SYSTEMD_LOG_LEVEL": "notice"})
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    analyze_verify(tmp_path, {"bouncegen-relay.service": unit})
 
 
 # The example inventory with a ledger: the spamd unit of each store kind has a golden copy in
@@ -360,13 +364,7 @@ def test_spamd_unit_reaches_the_ledger_and_nothing_more(kind, write_inventory, r
         assert rw == ["ReadWritePaths=/var/lib/bouncegen-spamd"]
     assert [ln for ln in directives(unit) if not ln.startswith("ReadWritePaths=")] == \
         [ln for ln in directives(plain) if not ln.startswith("ReadWritePaths=")]
-    need("systemd-analyze")
-    d = tmp_path / "units"
-    d.mkdir()
-    (d / "bouncegen-spamd.service").write_text(unit)
-    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(d / "bouncegen-spamd.service")],
-                          capture_output=True, text=True, cwd=d, env=os.environ | {"SYSTEMD_LOG_LEVEL": "notice"})
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    analyze_verify(tmp_path, {"bouncegen-spamd.service": unit})
 
 
 def test_milter_unit_never_runs_as_root_or_postfix(rendered):
@@ -392,6 +390,15 @@ def test_bad_milter_executable(write_inventory, value, capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{inv}: milter.bouncegen" in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_milter_executable_defaults_to_the_debian_package(write_inventory, rendered):
+    """Without [milter] bouncegen the unit runs the package's /usr/bin/bouncegen: a fixed path,
+    never the one of the bouncegen that renders (same inventory, same bytes on every machine)."""
+    inv = write_inventory('[site]\ndomains = ["example.org"]\n[[relay]]\nhost = "s.example.org"\n')
+    unit = (rendered(inv) / "systemd/bouncegen-milter.service").read_text()
+    assert [ln for ln in unit.splitlines() if ln.startswith("ExecStart=")] == \
+        ["ExecStart=/usr/bin/bouncegen milter --config /etc/bouncegen/bouncegen-milter.conf --log syslog"]
 
 
 def test_unix_socket_in_the_queue_directory(write_inventory, rendered):
