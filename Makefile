@@ -46,6 +46,7 @@ $(VENV)/.test-deps: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check 'pytest>=8' 'pytest-datadir>=1.5'
 	$(BIN)/python -m pip install -q --disable-pip-version-check 'pymilter>=1.0.5'  # = the [milter] extra
+	$(BIN)/python -m pip install -q --disable-pip-version-check 'matplotlib>=3.6'  # = the [html] extra
 	touch $@
 
 $(VENV)/.lint-deps: Makefile

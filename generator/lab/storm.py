@@ -33,7 +33,9 @@ from pathlib import Path
 
 from .. import batv as batv_scheme, engines, report
 from ..engines.spamd import free_port
+from ..errors import UsageError
 from ..renderer import inventory
+from ..report.page import require_charts
 from . import mail as samples, storm_page
 from .postfix_lab import PostfixLab
 from .site import EXAMPLE, FOREIGN, MX1, OUR_RELAY, example_site
@@ -343,6 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--html", metavar="FILE", help="write a page with charts per run (refusals/s by family, SAV and "
                     "milter latency, deliveries over time) to FILE")
     args = ap.parse_args(argv)
+    if args.html:
+        try:
+            require_charts()  # before the storm, not after it
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     wanted = args.kinds.split(",")
     if not wanted or set(wanted) - set(names):
         ap.error(f"--kinds: choose from {','.join(names)}")
