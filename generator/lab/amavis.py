@@ -23,12 +23,11 @@ import smtplib
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from .. import engines
 from ..errors import EngineError
-from . import chroot, daemon
+from . import chroot, daemon, debroot
 
 SUITE = "bookworm"
 PACKAGES = ("amavisd-new", "spamassassin", "libdbd-sqlite3-perl")
@@ -63,7 +62,7 @@ class AmavisLab:
     """``lab = AmavisLab(scratch); lab.put(...); lab.start(); lab.send(...); lab.stop()``."""
 
     def __init__(self, scratch: Path, log=lambda s: None):
-        self.root = chroot.build(SUITE, PACKAGES, log=log)
+        self.root = debroot.build(SUITE, PACKAGES, "chroot", log)
         self.session = chroot.Session(self.root, scratch)
         self.scratch = Path(scratch)
         self.proc: subprocess.Popen | None = None
@@ -128,16 +127,8 @@ class AmavisLab:
     def _wait(self, probe, what: str, seconds: float, proc: subprocess.Popen | None = None) -> None:
         proc = proc or self.proc
         assert proc is not None
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise EngineError(f"{what} exited ({proc.returncode}): {self.log_tail()}")
-            try:
-                probe()
-                return
-            except OSError:
-                time.sleep(0.3)
-        raise EngineError(f"{what}: not listening after {seconds:g} s: {self.log_tail()}")
+        # Each probe enters the namespace (nsenter): not more often than this.
+        daemon.wait_listening(proc, probe, what, self.log_tail, seconds, interval=0.3)
 
     def send(self, message: bytes, sender: str, rcpt: str) -> str:
         """One SMTP transaction with amavis (as Postfix's content_filter makes it); its reply."""
