@@ -105,7 +105,7 @@ storm: engines $(BIN)/bouncegen $(VENV)/.test-deps
 	$(BIN)/python -m bouncegen.storm $(STORM_ARGS)
 
 # The Debian package (docs/deploying.md): built from a copy of the tree with Debian's own tools
-# against Debian 12's python3 packages, then lintian (errors fail). DEB_DIR: where it goes.
+# against Debian 12's python3 packages, then lintian (errors and warnings fail). DEB_DIR: where it goes.
 DEB_DIR ?= .
 deb: engines
 	scripts/build-deb $(DEB_DIR)

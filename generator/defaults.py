@@ -34,7 +34,10 @@ MILTER: dict[str, Any] = {
     "concurrency": 0,                 # scans in flight; 0 = as many as spamd has children
     "scan_limit_kb": 512,             # KB of a message spamd judges; a longer one on this prefix
     "exempt_networks": [],            # clients never checked besides our relays (e.g. mynetworks)
-    "bouncegen": "/usr/local/bin/bouncegen",  # what the unit runs (ExecStart=)
+    # What the unit runs (ExecStart=): where the Debian package, the supported install, puts it.
+    # Fixed, never the path of the running bouncegen: rendered output must not depend on the
+    # machine or venv that renders it. A pip or venv install sets [milter] bouncegen.
+    "bouncegen": "/usr/bin/bouncegen",
 }
 
 # The relay role's milter, by default ([milter] relay_socket).

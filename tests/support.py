@@ -9,24 +9,32 @@ import os
 import pwd
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from bouncegen import cli, engines
-from bouncegen.lab import daemon
+from bouncegen.lab import chroot, daemon, hosts
+from bouncegen.lab.postfix_lab import PostfixLab
+from bouncegen.lab.site import MX1, ONE_RELAY, example_site
+from bouncegen.renderer import inventory
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = bool(os.environ.get("CI"))
 
 
+def lacking(msg: str) -> None:
+    """This machine lacks what the test needs (MSG says what): under CI=true a failure, else a skip."""
+    if IN_CI:
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
 def need(*programs: str) -> None:
     missing = [p for p in programs if not engines.which(p)]
     if missing:
-        msg = f"engine missing: {', '.join(missing)} (scripts/install-engines installs them)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
+        lacking(f"engine missing: {', '.join(missing)} (scripts/install-engines installs them)")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -47,22 +55,22 @@ def need_lab(*programs: str, what: str = "SMTP tests") -> None:
     if os.geteuid() != 0:
         missing.append("root (a Postfix master runs as root)")
     if missing:
-        msg = f"{what} need: " + ", ".join(missing)
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
+        lacking(f"{what} need: " + ", ".join(missing))
 
 
 def need_hosts() -> None:
     """What the booted-host lab (generator/lab/hosts.py) needs: root, debootstrap, systemd-nspawn,
     namespaces. Under CI=true a missing piece fails with its one line; elsewhere the test skips."""
-    from bouncegen.lab import hosts
-
     problem = hosts.boot_problem()
     if problem:
-        if IN_CI:
-            pytest.fail(problem)
-        pytest.skip(problem)
+        lacking(problem)
+
+
+def need_chroot(what: str) -> None:
+    """What a lab chroot (generator/lab/chroot.py) needs: root, mmdebstrap, unshare, nsenter..."""
+    missing = chroot.missing()
+    if missing:
+        lacking(f"{what} needs: " + ", ".join(missing) + " (scripts/install-engines)")
 
 
 def spamd_dir(prefix: str) -> Path:
@@ -80,6 +88,48 @@ def give_to_spamd(*paths: Path) -> None:
         for p in paths:
             if p.exists():
                 os.chown(p, nobody.pw_uid, nobody.pw_gid)
+
+
+def relay_lab(workdir: Path, relay_milter: str, **tables) -> PostfixLab:
+    """A private Postfix (not started) for the example site with one relay and one MX, bounces
+    judged by SpamAssassin, plus TABLES (batv=..., ledger=...), its inventory written to
+    WORKDIR/site.toml; the relay-role milter wired into non_smtpd_milters with RELAY_MILTER as
+    its default_action (start it with lab.start_relay_milter())."""
+    (workdir / "site.toml").write_text(example_site(relay=ONE_RELAY, mx=MX1, policy={"dsn": "spamassassin"},
+                                                    milter={"timeout": 10}, **tables))
+    return PostfixLab(inventory.load(workdir / "site.toml"), smtpd_processes=10, relay_milter=relay_milter)
+
+
+def wait_for(predicate, timeout: float = 20, interval: float = 0.1) -> bool:
+    """Whether PREDICATE() came true within TIMEOUT seconds (asked every INTERVAL, and once more
+    at the end)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def auto_reply(message_id: str, n: int) -> bytes:
+    """An out-of-office reply from remote.test to our MESSAGE_ID (In-Reply-To, References): only
+    the ledger can tell it answers mail we sent. Its own Message-ID is unique at every call."""
+    return f"""\
+Return-Path: <>
+From: Paul <paul@remote.test>
+To: alice@example.org
+Subject: Automatic reply: Order {n}
+Date: Mon, 30 Nov 2026 10:01:{n:02d} +0100
+Message-ID: <ar.{n}.{time.time_ns()}@remote.test>
+In-Reply-To: {message_id}
+References: {message_id}
+Auto-Submitted: auto-replied
+X-Autoreply: yes
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+I am out of the office until Monday 7 December with no access to email.
+""".replace("\n", "\r\n").encode()
 
 
 class Tables:

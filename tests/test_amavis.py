@@ -1,7 +1,7 @@
 """bouncegen's ruleset post-queue under the real amavisd-new of Debian 12 (issue 22).
 
 amavisd-new, SpamAssassin and DBD::SQLite come from Debian's packages, in an mmdebstrap root
-cached in /var/cache/bouncegen-lab (lab/chroot.py); amavis is configured as Debian ships it plus
+cached in /var/cache/bouncegen-lab (lab/debroot.py, lab/chroot.py); amavis is configured as Debian ships it plus
 exactly the blocks docs/deploying.md ("amavisd-new hosts") gives an admin, read from the docs
 here. It runs in the foreground as user amavis, in namespaces of its own (its loopback only):
 the test speaks SMTP to its port 10024 as Postfix's content_filter would, and Postfix's
@@ -24,17 +24,16 @@ from __future__ import annotations
 import gzip
 import os
 import re
-from pathlib import Path
 
 import pytest
 
 from bouncegen.deploy import amavis as amavis_deploy
 from bouncegen.deploy.layout import Target
-from bouncegen.lab import amavis, chroot, mail
+from bouncegen.lab import amavis, debroot, mail
 from bouncegen.lab.site import example_site
 from bouncegen.ledger import create_key_file, open_store
 from bouncegen.renderer import inventory, render
-from support import IN_CI, ROOT, need
+from support import ROOT, need, need_chroot
 
 pytestmark = [pytest.mark.spamassassin, pytest.mark.slow]
 
@@ -43,16 +42,6 @@ HEADING = "## amavisd-new hosts"
 LEDGER = {"store": "sqlite:/var/lib/bouncegen/ledger.db", "key_file": "/etc/bouncegen/ledger.key"}
 # What the test exposes: the ledger sub-rule as a rule of its own in amavis' log (test only).
 PROBE_CF = "meta  BGTEST_LEDGER_HIT __BG_LEDGER_HIT\nscore BGTEST_LEDGER_HIT 0.001\n"
-
-
-def need_chroot() -> None:
-    need("smtp-sink", "spamassassin")
-    missing = chroot.missing()
-    if missing:
-        msg = "amavis lab needs: " + ", ".join(missing) + " (scripts/install-engines)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 def docs_admin_changes(lab: amavis.AmavisLab) -> None:
@@ -71,7 +60,8 @@ def docs_admin_changes(lab: amavis.AmavisLab) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    need_chroot()
+    need("smtp-sink", "spamassassin")
+    need_chroot("amavis lab")
     scratch = tmp_path_factory.mktemp("amavis")
     lab = amavis.AmavisLab(scratch / "lab", log=print)
     # Debian's shipped levels, read the way install reads them.
@@ -113,7 +103,7 @@ def lab(tmp_path_factory):
         yield lab
     finally:
         lab.stop()
-        assert not chroot.mounts_below(scratch), chroot.mounts_below(scratch)
+        assert not debroot.mounts_below(scratch), debroot.mounts_below(scratch)
 
 
 def _verdict(lab, message: bytes, sender: str, tag: str) -> tuple[bytes, str]:

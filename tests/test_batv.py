@@ -237,7 +237,7 @@ def test_perl_plugin_agrees_with_python(keys):
              "bob@example.org": 0}
     batv.rotate_key_file(keys)
     script = (
-        'use lib "' + str(REPO / "sa_plugin") + '"; require "Bouncegen/Rescue.pm";'
+        'use lib "' + str(REPO / "sa_plugin") + '"; require "Mail/SpamAssassin/Plugin/BouncegenRescue.pm";'
         'my $p = bless {}, "Mail::SpamAssassin::Plugin::BouncegenRescue";'
         f'my $k = $p->_batv_keys("{keys}");'
         'while (my $a = <STDIN>) { chomp $a; print Mail::SpamAssassin::Plugin::BouncegenRescue::_batv_valid('

@@ -19,11 +19,8 @@ from pathlib import Path
 import pytest
 
 from bouncegen import batv
-from bouncegen.engines.spamd import free_port
 from bouncegen.lab import mail as samples
-from bouncegen.lab.postfix_lab import PostfixLab
-from bouncegen.lab.site import MX1, ONE_RELAY, example_site
-from bouncegen.renderer import inventory
+from support import relay_lab
 from test_smtp import ALICE, FOREIGN, _need_engines, client
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
@@ -37,24 +34,14 @@ class BatvLab:
         self.dir = workdir
         self.key_file = workdir / "batv.keys"
         batv.create_key_file(self.key_file)
-        text = example_site(relay=ONE_RELAY, mx=MX1, policy={"dsn": "spamassassin"}, milter={"timeout": 10},
-                            batv={"domains": ["example.org"], "key_file": str(self.key_file),
-                                  "exempt_senders": ["lists@example.org"]})
-        (workdir / "site.toml").write_text(text)
-        self.inv = inventory.load(workdir / "site.toml")
-        self.relay_port = free_port()
-        sock = f"inet:127.0.0.1:{self.relay_port}"
-        self.lab = PostfixLab(self.inv, smtpd_processes=10, extra_params={"non_smtpd_milters": (
-            f"{{ {sock}, default_action=tempfail, connect_timeout=5s, command_timeout=5s, content_timeout=10s }}")})
+        self.lab = relay_lab(workdir, "tempfail", batv={"domains": ["example.org"], "key_file": str(self.key_file),
+                                                      "exempt_senders": ["lists@example.org"]})
+        self.inv = self.lab.inv
 
     def start(self) -> "BatvLab":
         try:
             self.lab.start()
-            conf = self.lab.rendered / "relay" / "bouncegen-relay.conf"
-            text = conf.read_text().replace('socket = "inet:127.0.0.1:8898"', f'socket = "inet:127.0.0.1:{self.relay_port}"')
-            assert f":{self.relay_port}" in text
-            conf.write_text(text)
-            self.lab.start_relay_milter(conf)
+            self.lab.start_relay_milter()
         except BaseException:
             self.lab.stop()
             raise

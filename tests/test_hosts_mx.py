@@ -27,8 +27,7 @@ import pytest
 
 from bouncegen.lab import hosts
 from bouncegen.lab.site import MX1, ONE_RELAY, example_site
-from support import ROOT, need_hosts
-from test_ledger_smtp import auto_reply
+from support import ROOT, auto_reply, need_hosts
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 import smtplib
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from bouncegen.lab import hosts
 from bouncegen.lab.site import example_site
-from support import ROOT, need_hosts
+from support import ROOT, need_hosts, wait_for
 from test_ledger_smtp import bounce
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
@@ -72,15 +71,6 @@ def ordinary(subject: str, message_id: str) -> bytes:
 def delivered_ids(mx) -> str:
     """Everything in bob's mailbox on the MX (mbox, /var/mail/bob)."""
     return mx.run(["sh", "-c", "cat /var/mail/bob 2>/dev/null || true"]).stdout
-
-
-def wait_until(fn, timeout: float = 60) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if fn():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +145,7 @@ def test_sent_through_the_relay_recorded_bounce_passes_forged_refused(site):
     relay, mx = site.relay, site.mx
     sent = f"<order.{time.time_ns()}@example.org>"
     assert deliver(relay, "alice@example.org", BOB, ordinary("order", sent))[0] == 250
-    assert wait_until(lambda: sent in delivered_ids(mx)), mx.journal("postfix@-")[-3000:]
+    assert wait_for(lambda: sent in delivered_ids(mx), 60, 0.5), mx.journal("postfix@-")[-3000:]
     assert "recorded message-id=" + sent in relay.journal("bouncegen-relay")
     code, text = deliver(mx, "", "alice@example.org", bounce(sent, 1))
     assert code == 250, text
@@ -167,7 +157,7 @@ def test_redis_stopped_4xx_for_would_be_refusals_only(site):
     relay, mx, redis = site.relay, site.mx, site.redis
     sent = f"<order.{time.time_ns()}@example.org>"
     assert deliver(relay, "alice@example.org", BOB, ordinary("before", sent))[0] == 250
-    assert wait_until(lambda: sent in delivered_ids(mx))
+    assert wait_for(lambda: sent in delivered_ids(mx), 60, 0.5)
     redis.run(["systemctl", "stop", "redis-server"])
     try:
         for n, mid in ((3, sent), (4, f"<forged.{time.time_ns()}@example.org>")):
@@ -178,7 +168,7 @@ def test_redis_stopped_4xx_for_would_be_refusals_only(site):
                            b"From: Alice <alice@example.org>", b"From: Carol <carol@remote.test>"))[0] == 250
         unrecorded = f"<during.{time.time_ns()}@example.org>"
         assert deliver(relay, "alice@example.org", BOB, ordinary("during", unrecorded))[0] == 250
-        assert wait_until(lambda: unrecorded in delivered_ids(mx)), "the relay still sends, unrecorded"
+        assert wait_for(lambda: unrecorded in delivered_ids(mx), 60, 0.5), "the relay still sends, unrecorded"
     finally:
         redis.run(["systemctl", "start", "redis-server"])
 

@@ -31,6 +31,7 @@ LAYERS = {
 LAZY_ALLOWED = {
     "Milter": "pymilter is the optional [milter] extra (needs libmilter): rendering never imports it",
     "bouncegen.milter.mx": "the MX milter's callbacks import pymilter at their top: only `bouncegen milter` needs them",
+    "bouncegen.milter.relay_milter": "the relay milter's callbacks likewise (pymilter at their top)",
     "redis": "only a redis:// ledger store needs it; 0.2 s at every start otherwise",
     "rich": "only a table or progress bar on a terminal needs it; 0.4 s at every start otherwise",
     "matplotlib": "only an --html page's charts need it; 0.5 s and 40 MB at every start otherwise",

@@ -82,7 +82,7 @@ def test_perl_reader_agrees_with_python_writer(tmp_path):
         }
         """))
     for chars in ("1", "0"):
-        proc = subprocess.run(["perl", str(script), str(ROOT / "sa_plugin" / "Bouncegen" / "Rescue.pm"), KEY.hex(),
+        proc = subprocess.run(["perl", str(script), str(ROOT / "sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm"), KEY.hex(),
                                chars], input="\0".join(ids).encode() + b"\0", capture_output=True, timeout=60)
         assert proc.returncode == 0, proc.stderr.decode()
         got = proc.stdout.decode().splitlines()
@@ -264,33 +264,45 @@ def test_redis_down_is_a_ledger_error(redis_server):
 # -- inventory [ledger] ----------------------------------------------------------------------------
 
 BASE = '[site]\ndomains = ["example.org"]\n[[relay]]\nhost = "smtp1.out.example.org"\n'
+# A valid [ledger] table; each bad case below sets one of its keys to a bad TOML value (None: leaves
+# the key out) and names the start of the one error line it must give.
+LEDGER = {"store": '"sqlite:/var/l.db"', "key_file": '"/etc/k"'}
+LEDGER_BAD = {
+    "relative": ("store", '"sqlite:ledger.db"', "ledger.store: 'sqlite:ledger.db': the SQLite path must be an absolute"),
+    "bad-port": ("store", '"redis://:pw@h.example:70000"', "ledger.store: 'redis://:***@h.example:70000': the Redis port"),
+    "bad-db": ("store", '"redis://h.example/x"', "ledger.store: 'redis://h.example/x': the Redis database"),
+    "bad-scheme": ("store", '"mysql://h"', "ledger.store: 'mysql://h' is not a ledger store URL"),
+    "store-type": ("store", "5", "ledger.store: expected a string"),
+    "missing-store": ("store", None, "ledger.store: missing"),
+    "missing-key": ("key_file", None, "ledger.key_file: missing"),
+    "relative-key": ("key_file", '"k"', "ledger.key_file: 'k' is not an absolute file path"),
+    "days-zero": ("days", "0", "ledger.days: expected a whole number of days from 1 to 365, got 0"),
+    "days-big": ("days", "366", "ledger.days: expected a whole number"),
+    "days-str": ("days", '"30"', "ledger.days: expected a whole number"),
+    "unknown": ("ttl", "3", "ledger.ttl: unknown key"),
+}
 
-LEDGER_BAD = [
-    ("relative", '[ledger]\nstore = "sqlite:ledger.db"\nkey_file = "/etc/k"\n', "ledger.store: 'sqlite:ledger.db': the SQLite path must be an absolute"),
-    ("bad-port", '[ledger]\nstore = "redis://:pw@h.example:70000"\nkey_file = "/etc/k"\n', "ledger.store: 'redis://:***@h.example:70000': the Redis port"),
-    ("bad-db", '[ledger]\nstore = "redis://h.example/x"\nkey_file = "/etc/k"\n', "ledger.store: 'redis://h.example/x': the Redis database"),
-    ("bad-scheme", '[ledger]\nstore = "mysql://h"\nkey_file = "/etc/k"\n', "ledger.store: 'mysql://h' is not a ledger store URL"),
-    ("store-type", '[ledger]\nstore = 5\nkey_file = "/etc/k"\n', "ledger.store: expected a string"),
-    ("missing-store", '[ledger]\nkey_file = "/etc/k"\n', "ledger.store: missing"),
-    ("missing-key", '[ledger]\nstore = "sqlite:/var/l.db"\n', "ledger.key_file: missing"),
-    ("relative-key", '[ledger]\nstore = "sqlite:/var/l.db"\nkey_file = "k"\n', "ledger.key_file: 'k' is not an absolute file path"),
-    ("days-zero", '[ledger]\nstore = "sqlite:/var/l.db"\nkey_file = "/k"\ndays = 0\n', "ledger.days: expected a whole number of days from 1 to 365, got 0"),
-    ("days-big", '[ledger]\nstore = "sqlite:/var/l.db"\nkey_file = "/k"\ndays = 366\n', "ledger.days: expected a whole number"),
-    ("days-str", '[ledger]\nstore = "sqlite:/var/l.db"\nkey_file = "/k"\ndays = "30"\n', "ledger.days: expected a whole number"),
-    ("unknown", '[ledger]\nstore = "sqlite:/var/l.db"\nkey_file = "/k"\nttl = 3\n', "ledger.ttl: unknown key"),
-    ("not-table", "", "ledger: expected a table"),
-]
 
-
-@pytest.mark.parametrize("name,text,fragment", LEDGER_BAD, ids=[c[0] for c in LEDGER_BAD])
-def test_inventory_ledger_errors(name, text, fragment, write_inventory):
-    # a top-level key must come before the first table
-    path = write_inventory('ledger = "sqlite:/var/l.db"\n' + BASE if name == "not-table" else BASE + text)
+def assert_one_error(path, fragment: str) -> None:
+    """Loading PATH fails with exit status 2 and a line "PATH: FRAGMENT..." (no password shown)."""
     with pytest.raises(InventoryError) as exc:
         inventory.load(path)
     assert exc.value.exit_status == 2
     assert any(line == f"{path}: {fragment}" or line.startswith(f"{path}: {fragment}") for line in exc.value.problems), exc.value.problems
     assert "pw@" not in str(exc.value)
+
+
+@pytest.mark.parametrize("name", LEDGER_BAD)
+def test_inventory_ledger_errors(name, write_inventory):
+    key, value, fragment = LEDGER_BAD[name]
+    table = {**LEDGER, key: value}
+    path = write_inventory(BASE + "[ledger]\n" + "".join(f"{k} = {v}\n" for k, v in table.items() if v is not None))
+    assert_one_error(path, fragment)
+
+
+def test_inventory_ledger_not_a_table(write_inventory):
+    # a top-level key must come before the first table
+    assert_one_error(write_inventory('ledger = "sqlite:/var/l.db"\n' + BASE), "ledger: expected a table")
 
 
 def test_inventory_ledger_good(write_inventory):

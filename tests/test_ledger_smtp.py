@@ -22,12 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen.engines.spamd import Spamd, free_port
-from bouncegen.lab.postfix_lab import PostfixLab
-from bouncegen.lab.site import MX1, ONE_RELAY, example_site
+from bouncegen.engines.spamd import Spamd
 from bouncegen.ledger import create_key_file, load_key, open_store
-from bouncegen.renderer import inventory
-from support import RedisServer, give_to_spamd, spamd_dir
+from support import RedisServer, auto_reply, give_to_spamd, relay_lab, spamd_dir
 from test_smtp import ALICE, FOREIGN, _need_engines, deliver
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
@@ -83,25 +80,6 @@ Message-ID: {message_id}
 """.replace("\n", "\r\n").encode()
 
 
-def auto_reply(message_id: str, n: int) -> bytes:
-    return f"""\
-Return-Path: <>
-From: Paul <paul@remote.test>
-To: alice@example.org
-Subject: Automatic reply: Order {n}
-Date: Mon, 30 Nov 2026 10:01:{n:02d} +0100
-Message-ID: <ar.{n}.{time.time_ns()}@remote.test>
-In-Reply-To: {message_id}
-References: {message_id}
-Auto-Submitted: auto-replied
-X-Autoreply: yes
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-
-I am out of the office until Monday 7 December with no access to email.
-""".replace("\n", "\r\n").encode()
-
-
 class LedgerLab:
     def __init__(self, kind: str, workdir: Path):
         self.kind = kind
@@ -115,14 +93,8 @@ class LedgerLab:
             store = self.redis.url()
         else:
             store = f"sqlite:{self.dir / 'ledger.db'}"
-        text = example_site(relay=ONE_RELAY, mx=MX1, policy={"dsn": "spamassassin"}, milter={"timeout": 10},
-                            ledger={"store": store, "key_file": str(self.key_file), "days": 30})
-        (workdir / "site.toml").write_text(text)
-        self.inv = inventory.load(workdir / "site.toml")
-        self.relay_port = free_port()
-        sock = f"inet:127.0.0.1:{self.relay_port}"
-        self.lab = PostfixLab(self.inv, smtpd_processes=10, extra_params={"non_smtpd_milters": (
-            f"{{ {sock}, default_action=accept, connect_timeout=5s, command_timeout=5s, content_timeout=10s }}")})
+        self.lab = relay_lab(workdir, "accept", ledger={"store": store, "key_file": str(self.key_file), "days": 30})
+        self.inv = self.lab.inv
 
     def start(self) -> "LedgerLab":
         try:
@@ -138,15 +110,10 @@ class LedgerLab:
         return self
 
     def start_relay_milter(self) -> None:
-        conf = self.lab.rendered / "relay" / "bouncegen-relay.conf"
-        text = conf.read_text().replace('socket = "inet:127.0.0.1:8898"',
-                                        f'socket = "inet:127.0.0.1:{self.relay_port}"')
-        assert f":{self.relay_port}" in text
-        conf.write_text(text)
         # The relay milter (root here) and spamd (nobody) share the SQLite file: the -wal and
         # -shm files the writer creates must stay writable for the reader (docs/ledger.md: one
         # group and UMask=0007 in deployment).
-        self.lab.start_relay_milter(conf, umask=0)
+        self.lab.start_relay_milter(umask=0)
 
     def lock_sqlite(self) -> sqlite3.Connection:
         """Hold an exclusive lock on the SQLite ledger. In WAL mode every open connection keeps a

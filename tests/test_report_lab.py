@@ -23,7 +23,7 @@ from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
 from bouncegen.lab.site import EXAMPLE, MX1, example_site
 from bouncegen.renderer import inventory
-from support import give_to_spamd, need, need_lab, run, spamd_dir
+from support import auto_reply, give_to_spamd, need, need_lab, run, spamd_dir
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
@@ -102,7 +102,7 @@ def _lab_logs(tmp, inv_path, key_file, keys, ledger_dir):
         for i, (build, addr, name, sender) in enumerate(LEGIT):
             assert send(lab, build(i), addr, name, sender, rcpts=(ALICE,)) == 250
         assert send(lab, samples.ordinary(5), *FROM_RELAY, "alice@example.org", rcpts=(ALICE,)) == 250
-        assert send(lab, ledger_reply(SENT_ID), *LEDGER_CLIENT, "", rcpts=(ALICE,)) == 250
+        assert send(lab, auto_reply(SENT_ID, 11), *LEDGER_CLIENT, "", rcpts=(ALICE,)) == 250
         # A null-sender message for two recipients: refused at DATA by the null_sender map.
         s = session(lab, "198.51.100.113", "multi.test")
         s.mail("")
@@ -143,25 +143,6 @@ def _lab_logs(tmp, inv_path, key_file, keys, ledger_dir):
             if os.environ.get("BOUNCEGEN_REPORT_KEEP"):  # for a look by hand (docs/report.md's sample)
                 shutil.copy(src, Path(os.environ["BOUNCEGEN_REPORT_KEEP"]) / dst.name)
     yield logs
-
-
-def ledger_reply(message_id: str) -> bytes:
-    return f"""\
-Return-Path: <>
-From: Paul <paul@remote.test>
-To: alice@example.org
-Subject: Automatic reply: Order 11
-Date: Mon, 30 Nov 2026 10:01:11 +0100
-Message-ID: <ar.11@remote.test>
-In-Reply-To: {message_id}
-References: {message_id}
-Auto-Submitted: auto-replied
-X-Autoreply: yes
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-
-I am out of the office until Monday 7 December with no access to email.
-""".replace("\n", "\r\n").encode()
 
 
 def test_counts_match_what_the_lab_sent(lab_logs):

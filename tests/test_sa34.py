@@ -1,6 +1,6 @@
 """The rendered spamassassin/ output under SpamAssassin 3.4 (Debian 11's package), issue 17 point 4.
 
-An mmdebstrap root of Debian 11 with its spamassassin and DBD::SQLite (lab/chroot.py, cached) gets
+An mmdebstrap root of Debian 11 with its spamassassin and DBD::SQLite (lab/debroot.py, cached) gets
 the rendered ruleset, .pre and plugin copied into /etc/spamassassin as README says, with an SQLite
 ledger built from the corpus's maillog fixture (as bouncegen check builds one). Then:
 - ``spamassassin --lint`` inside the root passes;
@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from bouncegen import engines
-from bouncegen.lab import chroot, sa_batch
+from bouncegen.lab import chroot, debroot, sa_batch
 from bouncegen.ledger import create_key_file, open_store
 from bouncegen.ledger.maillog import import_logs
 from bouncegen.renderer import inventory, render
 from bouncegen.renderer.rules import load_families, verdict_scores
 from bouncegen.runner import check
-from support import IN_CI, ROOT, need
+from support import ROOT, need, need_chroot
 
 pytestmark = [pytest.mark.spamassassin, pytest.mark.slow]
 
@@ -61,12 +61,7 @@ def _bg(tests: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def test_sa34_lints_and_judges_the_corpus_as_sa4(tmp_path, corpus_messages):
-    missing = chroot.missing()
-    if missing:
-        msg = "SpamAssassin 3.4 lab needs: " + ", ".join(missing) + " (scripts/install-engines)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
+    need_chroot("SpamAssassin 3.4 lab")
     need("spamassassin")
     messages, names = corpus_messages
     inv = inventory.load(CORPUS / "inventory.toml")
@@ -86,7 +81,7 @@ def test_sa34_lints_and_judges_the_corpus_as_sa4(tmp_path, corpus_messages):
     sa4 = pool.submit(sa_batch.judge_here, messages, site)
 
     # SpamAssassin 3.4 in Debian 11: the corpus inventory's own paths, inside the root.
-    root = chroot.build(SUITE, PACKAGES, log=print)
+    root = debroot.build(SUITE, PACKAGES, "chroot", print)
     s = chroot.Session(root, tmp_path / "bullseye")
     _ledger(inv, s.path(inv.ledger.store[len("sqlite:"):]), s.path(inv.ledger.key_file), CORPUS / check.LEDGER_FIXTURE)
     out = tmp_path / "rendered34"
@@ -104,7 +99,7 @@ def test_sa34_lints_and_judges_the_corpus_as_sa4(tmp_path, corpus_messages):
     v34, hits34 = sa_batch.parse(proc.stdout.decode())
     v4, hits4 = sa4.result()
     pool.shutdown()
-    assert not chroot.mounts_below(tmp_path)
+    assert not debroot.mounts_below(tmp_path)
 
     assert v34.startswith("3.4.") and v4.startswith("4."), (v34, v4)
     assert set(hits34) == set(hits4) == set(names)

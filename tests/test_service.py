@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import need, need_lab
+from support import need, need_lab, wait_for
 
 from bouncegen import engines
 from bouncegen.deploy import install, services as svc
@@ -180,15 +180,6 @@ def deliver(host, message: bytes, sender: str = "", who=FOREIGN) -> tuple[int, b
 
 def etc_snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "etc").rglob("*")) if p.is_file()}
-
-
-def wait_for(predicate, timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 # -- the health gate ----------------------------------------------------------------------------

@@ -29,14 +29,16 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         print(health.check(args.config, timeout=args.timeout))
         return 0
+    # Here, not at the top: mx and relay_milter import pymilter, the optional [milter] extra,
+    # which no other command needs (tests/test_layers.py lists these imports and why).
     if relay.role(args.config) == "relay":  # settings file with role = "relay": record, never refuse
         relay_settings = relay.RelaySettings.load(args.config)
         log.setup(args.log, args.syslog_socket)
-        return relay.run(relay_settings)
+        from ..milter import relay_milter
+
+        return relay_milter.run(relay_settings)
     settings = Settings.load(args.config)  # a bad file: one line, exit 2, before any socket
     log.setup(args.log, args.syslog_socket)
-    # Here, not at the top: mx imports pymilter, the optional [milter] extra, which no other
-    # command needs (tests/test_layers.py lists this import and why).
     from ..milter import mx
 
     return mx.run(settings)

@@ -30,28 +30,19 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from ..errors import BouncegenError, EngineError, LintError, UsageError
-from ..milter.health import CheckError
+from ..errors import LintError
 from ..milter.settings import Settings
 from ..renderer.rules import load_families, rule_names
-from . import amavis, files, maincf, services as svc
-from .files import live_diff, read_or_none
+from . import amavis, files, maincf
+from .apply import Role, apply, choose_services, remove
 from .layout import MILTER_CONF, Target
-from .services import do_reload, reload_commands
 from .source import source_dir
 from .stage import installed_service_files, stage, unit_order
 from .validate import inactive_rules, lint_site, pf_check, postfix_check_possible, probe_maps, validate
 
-
-def default_services(target: Target):
-    """How this install starts services: systemd on a live host where it runs; nothing for a
-    staging --root (the units are only written)."""
-    if not target.live:
-        return None
-    if not svc.systemd_running():
-        raise UsageError("systemd is not running on this host: bouncegen install starts bouncegen-spamd and "
-                         "bouncegen-milter with systemctl; stage with --root DIR and start them yourself")
-    return svc.Systemd()
+ROLE = Role(starts="bouncegen install starts bouncegen-spamd and bouncegen-milter", them="them", service="milter",
+            units_word="units", host_word="host", reload_what="the running services", all_reloads=True,
+            uninstall_reload_hint=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,10 +55,7 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
 
     SERVICES starts and stops bouncegen's units: "default" (systemd on a live host, nothing for
     a staging --root), None (nothing started), or an object like services.Commands."""
-    if reload and not target.live and services == "default":
-        raise UsageError("--reload only makes sense with --root / (the services of this host)")
-    if services == "default":
-        services = default_services(target) if not dry_run else None
+    services = choose_services(target, services, ROLE, reload=reload, dry_run=dry_run)
     with contextlib.ExitStack() as stack:
         src = source_dir(spec, stack, do_lint=False)  # the staged copy is linted below, in context
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bouncegen-install-")))
@@ -113,54 +101,9 @@ def install(spec: str | Path, target: Target, *, dry_run: bool = False, reload: 
         if dry_run:
             say("dry run: nothing written")
             return False
-        if isinstance(services, svc.Systemd):
-            unit_files = [staged for staged, live in plan.writes if live.parent == target.units_dir]
-            problems = svc.missing_executables(unit_files)
-            if problems:
-                raise UsageError(problems + ["nothing was installed"])
-
-        backup = files.backup_for(target.root, backup_dir)
-        units = plan.units if services is not None else []
-        was_active = {u: services.active(u) for u in units}
-        try:
-            files.write(plan.writes, plan.removes, backup)
-            if units:
-                say(f"services: starting {', '.join(units)}")
-                say(svc.bring_up(services, units, target.milter_conf, deadline=health_deadline))
-            if plan.main_cf:
-                files.write([plan.main_cf], [], backup)
-            problems = validate(target.sa_dir, target.pf_dir, types, scratch / "verify", baseline=base)
-            if problems:
-                raise LintError(["the installed configuration failed validation; rolled back:"] + problems)
-        except BaseException as exc:
-            left = backup.rollback()
-            if units:
-                svc.restore(services, units, was_active, say)
-            if left:
-                raise LintError([str(exc)] + left + [f"backup kept in {backup.dir}"]) from exc
-            if isinstance(exc, CheckError):
-                hint = services.log_hint(units[-1]) if units else ""
-                raise LintError(f"the milter did not come up, Postfix was not wired to it, previous files "
-                                f"restored: {exc.problems[0]}" + (f" (see {hint})" if hint else "")) from None
-            if isinstance(exc, (LintError, EngineError)):
-                raise
-            if isinstance(exc, OSError):
-                raise LintError(f"install failed, rolled back: {exc}") from exc
-            raise
-        n = len(plan.writes) + len(plan.removes) + (1 if plan.main_cf else 0)
-        say(f"installed: {n} file{'s' if n != 1 else ''} changed; previous files saved in {backup.dir}")
-        if plan.units and services is None:
-            say("units staged in " + str(target.units_dir) + "; on the host: systemctl daemon-reload && "
-                "systemctl enable --now " + " ".join(plan.units) + ", then bouncegen milter --check --config "
-                "/etc/bouncegen/bouncegen-milter.conf, then postfix reload")
-        if reload:
-            do_reload(target, say)
-        elif services is not None and plan.main_cf:
-            svc.reload_postfix(target, say)  # wired to the milter that just passed its check
-        else:
-            say("reload the running services to use them:")
-            for cmd in reload_commands(target):
-                say("  " + " ".join(cmd))
+        apply(plan, target, services, ROLE, target.milter_conf,
+              lambda: validate(target.sa_dir, target.pf_dir, types, scratch / "verify", baseline=base),
+              reload=reload, backup_dir=backup_dir, health_deadline=health_deadline, say=say)
         return True
 
 
@@ -180,10 +123,7 @@ def uninstall(target: Target, *, dry_run: bool = False, reload: bool = False, ba
     """Take every file bouncegen installed out of TARGET and put the host's main.cf lines back:
     Postfix first (unwired from the milter and reloaded), then the services stopped, then the
     files removed. The system user stays (Debian leaves system users of removed packages)."""
-    if reload and not target.live and services == "default":
-        raise UsageError("--reload only makes sense with --root / (the services of this host)")
-    if services == "default":
-        services = default_services(target) if not dry_run else None
+    services = choose_services(target, services, ROLE, reload=reload, dry_run=dry_run)
     main_cf = target.pf_dir / "main.cf"
     with tempfile.TemporaryDirectory(prefix="bouncegen-uninstall-") as tmp:
         new_main = maincf.restored_main_cf(main_cf, target.maps_dir, Path(tmp), say)
@@ -198,34 +138,6 @@ def uninstall(target: Target, *, dry_run: bool = False, reload: bool = False, ba
         if new_main is None and not removes:
             say(f"nothing to remove: no bouncegen files in {target.sa_dir}, {target.pf_dir} or {target.etc_dir}")
             return False
-        diff = live_diff(read_or_none(main_cf), read_or_none(new_main), main_cf) if new_main else []
-        for f in removes:
-            diff += [f"remove {f}\n"]
-        say("".join(diff).rstrip("\n"))
-        if dry_run:
-            say("dry run: nothing changed")
-            return False
-        backup = files.backup_for(target.root, backup_dir)
-        try:
-            if new_main:
-                files.write([(new_main, main_cf)], [], backup)
-                if reload or services is not None:
-                    svc.reload_postfix(target, say)
-        except BaseException:
-            backup.rollback()
-            raise
-        for unit in reversed(units if services is not None else []):
-            with contextlib.suppress(BouncegenError, OSError):
-                services.stop(unit, disable=True)
-        files.write([], removes, backup)
-        for d in (target.maps_dir, target.etc_dir / "spamd", target.etc_dir):
-            with contextlib.suppress(OSError):
-                for sub in sorted((p for p in d.rglob("*") if p.is_dir()), reverse=True):
-                    sub.rmdir()
-                d.rmdir()
-        if services is not None and units:
-            with contextlib.suppress(BouncegenError, OSError):
-                services.prepare()
-        say(f"uninstalled: {len(removes) + (1 if new_main else 0)} files changed or removed; "
-            f"previous files saved in {backup.dir}")
-        return True
+        return remove(target, services, ROLE, main_cf, new_main, removes, units,
+                      (target.maps_dir, target.etc_dir / "spamd", target.etc_dir),
+                      dry_run=dry_run, reload=reload, backup_dir=backup_dir, say=say)

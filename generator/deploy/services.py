@@ -208,8 +208,9 @@ def missing_executables(units: list[Path]) -> list[str]:
             if line.startswith("ExecStart="):
                 exe = line.split("=", 1)[1].lstrip("@-:+!").split()[0]
                 if not os.access(exe, os.X_OK):
-                    hint = (" (the Debian package installs /usr/bin/bouncegen: set [milter] bouncegen = "
-                            "\"/usr/bin/bouncegen\" in the inventory)" if exe.endswith("/bouncegen") else "")
+                    hint = (" (set [milter] bouncegen in the inventory to where bouncegen is on the host: "
+                            "/usr/bin/bouncegen from the Debian package, `command -v bouncegen` after pip)"
+                            if exe.endswith("/bouncegen") else "")
                     problems.append(f"{unit.name}: ExecStart={exe}: no such executable on this host{hint}")
     return problems
 

@@ -52,6 +52,57 @@ def unit_order(names: list[str]) -> list[str]:
     return sorted(units, key=lambda n: n == MILTER_UNIT)
 
 
+def stage_main_cf(params: list[tuple[str, str]], target: Target, plan: Plan, state_dir: Path, *,
+                  replace_params: bool):
+    """Copy the host's main.cf (a new empty one on a staging --root without it) and master.cf (for
+    postconf and postfix check only) into PLAN's Postfix stage, and decide how PARAMS merge with
+    them (maincf.merge): which current values are ours, from STATE_DIR's record of the previous
+    install of this role, and which the admin set. The merge's notes go to the plan; the caller
+    refuses or accepts the conflicts and applies the edits. Returns (main.cf, its current
+    values, (sets, removes, conflicts, host values))."""
+    main_cf = target.pf_dir / "main.cf"
+    fresh = not main_cf.is_file()
+    if fresh and target.live:
+        raise UsageError(f"{main_cf}: not found: install and configure Postfix first")
+    plan.stage_pf.mkdir(parents=True)
+    if fresh:
+        (plan.stage_pf / "main.cf").touch()
+        plan.notes.append(f"{main_cf} does not exist: starting a new one with bouncegen's lines only")
+    else:
+        shutil.copy2(main_cf, plan.stage_pf / "main.cf")
+    if (target.pf_dir / "master.cf").is_file():
+        shutil.copy2(target.pf_dir / "master.cf", plan.stage_pf / "master.cf")
+    else:
+        (plan.stage_pf / "master.cf").touch()  # for postconf only; never installed
+
+    current = {} if fresh else maincf.postconf_n(plan.stage_pf)
+    previous_text = read_or_none(state_dir / STATE_FILE)
+    previous = dict(parse_main_cf(previous_text, STATE_FILE)) if previous_text else {}
+    host = maincf.load_host_state(state_dir / HOST_STATE)
+    sets, removes, conflicts, notes, host = maincf.merge(params, current, previous, host, main_cf,
+                                                         replace_params=replace_params)
+    plan.notes += notes
+    return main_cf, current, (sets, removes, conflicts, host)
+
+
+def text_change(plan: Plan, staged: Path, live: Path) -> bool:
+    """STAGED is to replace the text file LIVE unless the two are the same; True when it is."""
+    old, new = read_or_none(live), staged.read_text(encoding="utf-8")
+    if old == new:
+        return False
+    plan.writes.append((staged, live))
+    plan.diff += live_diff(old, new, live)
+    return True
+
+
+def main_cf_change(plan: Plan, main_cf: Path) -> None:
+    """The staged main.cf is to replace MAIN_CF (last, once the services are up) unless the same."""
+    old, new = read_or_none(main_cf), (plan.stage_pf / "main.cf").read_text(encoding="utf-8")
+    if old != new:
+        plan.main_cf = (plan.stage_pf / "main.cf", main_cf)
+        plan.diff += live_diff(old, new, main_cf)
+
+
 def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> tuple[Plan, dict[str, str]]:
     """Build the new configuration in SCRATCH; return the plan and the maps' table types."""
     src_sa, src_pf = src / "spamassassin", src / "postfix"
@@ -78,29 +129,8 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
         shutil.copyfile(f, plan.stage_sa / name)
 
     # Postfix: main.cf (+ master.cf for postfix check), our maps in bouncegen/.
-    main_cf = target.pf_dir / "main.cf"
-    fresh = not main_cf.is_file()
-    if fresh and target.live:
-        raise UsageError(f"{main_cf}: not found: install and configure Postfix first")
-    plan.stage_pf.mkdir(parents=True)
-    if fresh:
-        (plan.stage_pf / "main.cf").touch()
-        plan.notes.append(f"{main_cf} does not exist: starting a new one with bouncegen's lines only")
-    else:
-        shutil.copy2(main_cf, plan.stage_pf / "main.cf")
-    if (target.pf_dir / "master.cf").is_file():
-        shutil.copy2(target.pf_dir / "master.cf", plan.stage_pf / "master.cf")
-    else:
-        (plan.stage_pf / "master.cf").touch()  # for postconf only; never installed
-
-    # Which current values are ours (from the previous install) and which the admin set.
-    current = {} if fresh else maincf.postconf_n(plan.stage_pf)
-    previous_text = read_or_none(target.maps_dir / STATE_FILE)
-    previous = dict(parse_main_cf(previous_text, STATE_FILE)) if previous_text else {}
-    host = maincf.load_host_state(target.maps_dir / HOST_STATE)
-    sets, removes, conflicts, notes, host = maincf.merge(params, current, previous, host, main_cf,
-                                                         replace_params=replace_params)
-    plan.notes += notes
+    main_cf, current, (sets, removes, conflicts, host) = stage_main_cf(params, target, plan, target.maps_dir,
+                                                                       replace_params=replace_params)
     if "smtpd_milters" in dict(sets) and current.get("non_smtpd_milters", "").strip() in ("$smtpd_milters", "${smtpd_milters}", "$(smtpd_milters)"):
         plan.notes.append(f"{main_cf}: non_smtpd_milters = $smtpd_milters: locally submitted mail also passes "
                           "bouncegen's milter, which accepts it unjudged (reason=local); kept as it is")
@@ -137,20 +167,8 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
                                 or [f"postmap {name}: exit status {proc.returncode}"])
 
     # The plan: maps (sources, then indexed files), SpamAssassin files, main.cf last.
-    def text_change(staged: Path, live: Path) -> None:
-        old = read_or_none(live)
-        new = staged.read_text(encoding="utf-8")
-        if old != new:
-            plan.writes.append((staged, live))
-            plan.diff += live_diff(old, new, live)
-
-    changed_sources = set()
-    for f in sorted(maps.iterdir()):
-        if f.suffix not in INDEXED.values():
-            before = len(plan.writes)
-            text_change(f, target.maps_dir / f.name)
-            if len(plan.writes) > before:
-                changed_sources.add(f.name)
+    changed_sources = {f.name for f in sorted(maps.iterdir())
+                       if f.suffix not in INDEXED.values() and text_change(plan, f, target.maps_dir / f.name)}
     for name, typ in sorted(types.items()):
         if typ in INDEXED:
             db = maps / (name + INDEXED[typ])
@@ -164,20 +182,17 @@ def stage(src: Path, target: Target, scratch: Path, *, replace_params: bool) -> 
             if f.name not in keep:
                 plan.removes.append(f)
     for name in sorted(new_sa):
-        text_change(plan.stage_sa / name, target.sa_dir / name)
+        text_change(plan, plan.stage_sa / name, target.sa_dir / name)
 
     # The milter's settings, the spamd profile, the units; stale ones of an earlier install go.
     services = service_files(src, target)
     for staged, live in services:
-        text_change(staged, live)
+        text_change(plan, staged, live)
     new_live = {live for _, live in services}
     plan.removes += [f for f in installed_service_files(target) if f not in new_live]
     plan.units = unit_order([live.name for _, live in services if live.parent == target.units_dir])
 
     for f in plan.removes:
         plan.diff += live_diff(read_or_none(f), None, f) if f.suffix not in INDEXED.values() else [f"remove {f}\n"]
-    old, new = read_or_none(main_cf), (plan.stage_pf / "main.cf").read_text(encoding="utf-8")
-    if old != new:
-        plan.main_cf = (plan.stage_pf / "main.cf", main_cf)
-        plan.diff += live_diff(old, new, main_cf)
+    main_cf_change(plan, main_cf)
     return plan, types

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .. import engines
 from ..errors import EngineError
-from . import chroot, daemon
+from . import chroot, daemon, debroot
 
 SUITE = "bookworm"
 PACKAGES = ("amavisd-new", "spamassassin", "libdbd-sqlite3-perl")
@@ -63,7 +63,7 @@ class AmavisLab:
     """``lab = AmavisLab(scratch); lab.put(...); lab.start(); lab.send(...); lab.stop()``."""
 
     def __init__(self, scratch: Path, log=lambda s: None):
-        self.root = chroot.build(SUITE, PACKAGES, log=log)
+        self.root = debroot.build(SUITE, PACKAGES, "chroot", log)
         self.session = chroot.Session(self.root, scratch)
         self.scratch = Path(scratch)
         self.proc: subprocess.Popen | None = None

@@ -1,6 +1,6 @@
-"""Debian roots for the lab: a Debian release with packages from Debian's own archive, made by
-mmdebstrap (a debootstrap that installs the packages in the same apt run), built once and cached,
-then used through a throw-away overlay so every run starts from the same files.
+"""Debian roots run as chroots: a root of Debian's own packages (built and cached by
+lab/debroot.py, variant "chroot") used through a throw-away overlay so every run starts from the
+same files.
 
 Why a chroot and not a booted container: amavisd-new and SpamAssassin 3.4 are programs we run in
 the foreground, as their packages ship them; they need Debian's files (perl modules, /etc/amavis,
@@ -8,36 +8,21 @@ the amavis user), not a systemd. Each run lives in its own mount and network nam
 (``unshare --mount --net``): the overlay, /proc and /dev vanish with the namespace's last process,
 so a killed test leaves no mount behind, and the daemons inside listen on a loopback of their own
 (amavis keeps Debian's ports 10024/10025, and nothing outside the namespace can reach them).
-
-The cache (``BOUNCEGEN_LAB_CACHE``, default /var/cache/bouncegen-lab) holds one directory per
-(release, package list, recipe) key; a half-built root is never used (it is built under a temporary
-name and renamed when complete; a lock file serialises builders).
 """
 
 from __future__ import annotations
 
-import ctypes
-import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 from ..errors import EngineError
+from . import debroot
 
-MIRROR = "http://deb.debian.org/debian"
-# Bumped when the way a root is built changes (invalidates the cache).
-RECIPE = "2"
 T = TypeVar("T")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("BOUNCEGEN_LAB_CACHE", "/var/cache/bouncegen-lab"))
 
 
 def missing() -> list[str]:
@@ -47,11 +32,6 @@ def missing() -> list[str]:
     if os.geteuid() != 0:
         out.append("root (mmdebstrap, mount and network namespaces)")
     return out
-
-
-def _key(suite: str, packages: tuple[str, ...]) -> str:
-    text = "\n".join([RECIPE, suite, MIRROR, *sorted(packages)])
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # Run inside the namespace before the command: the overlay over the cached root, a /proc, a small
@@ -75,43 +55,6 @@ mount -t tmpfs -o mode=755 run "$root/run"
 ip link set lo up
 exec chroot "$root" "$@"
 """
-
-def build(suite: str, packages: tuple[str, ...], log: Callable[[str], None] = lambda s: None) -> Path:
-    """The cached root of Debian ``suite`` with ``packages`` (and their dependencies, no
-    recommends) installed; built on first use with mmdebstrap (Debian's tool: one apt run that
-    downloads in parallel, several times faster than debootstrap followed by apt-get; services
-    never start while it installs)."""
-    base = cache_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    name = f"{suite}-{_key(suite, packages)}"
-    root = base / name
-    if (root / ".bouncegen-complete").exists():
-        return root
-    with open(base / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (root / ".bouncegen-complete").exists():
-            return root
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
-        try:
-            log(f"mmdebstrap {suite} with {' '.join(packages)} into {tmp}")
-            _run(["mmdebstrap", "--quiet", "--mode=root", "--variant=minbase", "--aptopt=APT::Install-Recommends \"false\"",
-                  f"--include={','.join(packages)}", suite, str(tmp), MIRROR])
-            policy = tmp / "usr/sbin/policy-rc.d"
-            policy.write_text("#!/bin/sh\n# bouncegen lab: no service starts in this root\nexit 101\n")
-            policy.chmod(0o755)
-            (tmp / ".bouncegen-complete").write_text(" ".join(packages) + "\n")
-            tmp.rename(root)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return root
-
-
-def _run(argv: list[str], env: dict | None = None) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800)
-    if proc.returncode != 0:
-        raise EngineError(f"{argv[0]} {' '.join(argv[1:4])}...: exit {proc.returncode}: "
-                          f"{(proc.stdout + proc.stderr)[-3000:]}")
 
 
 class Session:
@@ -174,34 +117,9 @@ class Session:
         return subprocess.Popen(self._argv(argv, net=True), start_new_session=True, **kw)
 
 
-_CLONE_NEWNET = 0x40000000
-
-
 def in_netns(pid: int, fn: Callable[[], T]) -> T:
-    """``fn()`` in a thread that joined the network namespace of process ``pid``: sockets it
-    creates belong to that namespace (and keep working from any thread afterwards). The calling
-    thread's namespace is untouched (setns changes only the thread that calls it)."""
-    result: dict = {}
-
-    def body() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-            try:
-                if libc.setns(fd, _CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-            finally:
-                os.close(fd)
-            result["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            result["error"] = exc
-
-    t = threading.Thread(target=body, name="netns")
-    t.start()
-    t.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    """``fn()`` with its sockets in the network namespace of process ``pid`` (debroot.in_netns)."""
+    return debroot.in_netns(f"/proc/{pid}/ns/net", fn)
 
 
 @contextmanager
@@ -212,14 +130,3 @@ def session(lower: Path, scratch: Path) -> Iterator[Session]:
     finally:
         shutil.rmtree(s.work, ignore_errors=True)
 
-
-def mounts_below(path: Path) -> list[str]:
-    """Mount points of this (the host's) namespace at or below ``path``: none after a session."""
-    prefix = str(Path(path).resolve())
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4]
-            if mp == prefix or mp.startswith(prefix + "/"):
-                out.append(mp)
-    return out

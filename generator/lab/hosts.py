@@ -8,11 +8,9 @@ lab's own namespace (``Lab.call``).
 
 How it is built:
 
-- ``image(packages)``: a Debian 12 root made by ``debootstrap`` (minbase + systemd) with PACKAGES
-  from Debian's archive, built ONCE into the cache (``BOUNCEGEN_LAB_CACHE``, default
-  /var/cache/bouncegen-lab/``bookworm-boot-KEY``, KEY = hash of the recipe and the package list),
-  under a temporary name renamed when complete, a lock file serialising builders. Packages'
-  services never start while building (policy-rc.d); Postfix is preseeded "Internet Site".
+- ``image(packages)``: a Debian 12 root with systemd and PACKAGES from Debian's archive, built
+  ONCE into the cache by lab/debroot.py (variant "boot": debootstrap, then apt-get in a
+  systemd-nspawn that is not booted; /var/cache/bouncegen-lab/``bookworm-boot-KEY``).
 - ``Lab()``: a network namespace ``bglabPID-N`` with a bridge at 10.213.0.1/24 (a private range,
   only ever inside namespaces the lab created); the test's own SMTP client runs there
   (``Lab.call(fn)`` runs fn in a thread that joined it; ``Lab.run(argv)`` = ``ip netns exec``).
@@ -51,9 +49,6 @@ failure with that one line, elsewhere a skip (tests/support.py ``need_hosts``).
 
 from __future__ import annotations
 
-import ctypes
-import fcntl
-import hashlib
 import itertools
 import os
 import re
@@ -61,18 +56,14 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from ..errors import EngineError
+from . import debroot
 
 SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
-RECIPE = "1"  # bumped when the way a root is built changes (a new cache key)
-# Always in the root: systemd as PID 1, D-Bus for systemctl, what the lab itself runs inside.
-BOOT_PACKAGES = ("systemd", "systemd-sysv", "dbus", "iproute2", "procps", "adduser", "ca-certificates")
 # An MX host as Debian packages it: the engines bouncegen deploys beside, and what runs bouncegen
 # from wheels in a venv (python3-venv; libmilter for pymilter) until the .deb is used.
 MX_PACKAGES = ("spamassassin", "spamd", "spamc", "postfix", "postfix-pcre", "libdbd-sqlite3-perl",
@@ -82,10 +73,6 @@ GATEWAY = f"{NET}.1"     # the bridge in the lab namespace: the test's SMTP clie
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # Debian root's
 _counter = itertools.count(1)
 T = TypeVar("T")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("BOUNCEGEN_LAB_CACHE", "/var/cache/bouncegen-lab"))
 
 
 def _which(prog: str) -> str | None:
@@ -107,100 +94,9 @@ def boot_problem() -> str | None:
     return None
 
 
-def _run(argv: Sequence[str], *, timeout: float = 1800, env: dict | None = None,
-         check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, env=env)
-    if check and proc.returncode != 0:
-        raise EngineError(f"{' '.join(argv[:4])}...: exit {proc.returncode}: {(proc.stdout + proc.stderr)[-3000:]}")
-    return proc
-
-
-def _key(packages: Iterable[str]) -> str:
-    text = "\n".join([RECIPE, SUITE, MIRROR, *BOOT_PACKAGES, "--", *sorted(set(packages))])
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def image(packages: Iterable[str] = MX_PACKAGES, log: Callable[[str], None] = lambda s: None) -> Path:
     """The cached Debian 12 root with systemd and PACKAGES (no recommends), built on first use."""
-    packages = tuple(sorted(set(packages)))
-    base = cache_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    name = f"{SUITE}-boot-{_key(packages)}"
-    root = base / name
-    if (root / ".bouncegen-complete").exists():
-        return root
-    with open(base / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (root / ".bouncegen-complete").exists():
-            return root
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
-        tmp.chmod(0o755)  # the root directory of a Debian system (mkdtemp makes it 0700)
-        try:
-            log(f"debootstrap {SUITE} into {tmp}")
-            _run(["debootstrap", "--variant=minbase", f"--include={','.join(BOOT_PACKAGES)}", SUITE, str(tmp), MIRROR])
-            policy = tmp / "usr/sbin/policy-rc.d"
-            policy.write_text("#!/bin/sh\n# bouncegen lab: no service starts while the root is built\nexit 101\n")
-            policy.chmod(0o755)
-            preseed = ("postfix postfix/main_mailer_type select Internet Site\n"
-                       "postfix postfix/mailname string lab.invalid\n")
-            log(f"apt-get install {' '.join(packages)}")
-            # Not booted: nspawn as a chroot with /proc, /dev and the host's network for apt.
-            nspawn = ["systemd-nspawn", "-q", "-D", str(tmp), "--register=no", "--keep-unit",
-                      "--resolv-conf=copy-host", "--timezone=off", "--setenv=DEBIAN_FRONTEND=noninteractive"]
-            _run([*nspawn, "sh", "-c", f"printf '{preseed}' | debconf-set-selections"])
-            _run([*nspawn, "apt-get", "update", "-q"])
-            _run([*nspawn, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages])
-            _run([*nspawn, "apt-get", "clean"])
-            policy.unlink()
-            # Boot quickly and quietly: no consoles to wait on, the machine id made at first boot.
-            (tmp / "etc/machine-id").write_text("")
-            for unit in ("getty@tty1.service", "console-getty.service"):
-                _run([*nspawn, "systemctl", "mask", "--quiet", unit], check=False)
-            (tmp / ".bouncegen-complete").write_text(" ".join(packages) + "\n")
-            tmp.rename(root)
-        except BaseException:
-            _umount_below(tmp)
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    log(f"root {root} ready")
-    return root
-
-
-def _umount_below(path: Path) -> None:
-    prefix = str(Path(path).resolve())
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    for mp in sorted((m for m in points if m == prefix or m.startswith(prefix + "/")), reverse=True):
-        subprocess.run(["umount", "-l", mp], capture_output=True)
-
-
-_CLONE_NEWNET = 0x40000000
-
-
-def _in_netns(path: str, fn: Callable[[], T]) -> T:
-    """fn() in a thread that joined the network namespace at PATH (setns changes only the calling
-    thread; sockets made there stay in that namespace)."""
-    result: dict = {}
-
-    def body() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                if libc.setns(fd, _CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-            finally:
-                os.close(fd)
-            result["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            result["error"] = exc
-
-    t = threading.Thread(target=body, name="lab-netns")
-    t.start()
-    t.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    return debroot.build(SUITE, packages, "boot", log)
 
 
 class Lab:
@@ -211,13 +107,13 @@ class Lab:
         self.name = f"bglab{os.getpid()}-{next(_counter)}"
         self.netns = f"/run/netns/{self.name}"
         self.hosts: list[Host] = []
-        _run(["ip", "netns", "add", self.name])
+        debroot.run(["ip", "netns", "add", self.name])
         try:
             for argv in (["link", "set", "lo", "up"], ["link", "add", "br0", "type", "bridge"],
                          ["addr", "add", f"{GATEWAY}/24", "dev", "br0"], ["link", "set", "br0", "up"]):
-                _run(["ip", "-n", self.name, *argv])
+                debroot.run(["ip", "-n", self.name, *argv])
         except BaseException:
-            _run(["ip", "netns", "del", self.name], check=False)
+            debroot.run(["ip", "netns", "del", self.name], check=False)
             raise
 
     def __enter__(self) -> "Lab":
@@ -235,7 +131,7 @@ class Lab:
 
     def call(self, fn: Callable[[], T]) -> T:
         """fn() with its sockets in the lab namespace (connect to host.address from here)."""
-        return _in_netns(self.netns, fn)
+        return debroot.in_netns(self.netns, fn)
 
     def run(self, argv: Sequence[str], **kw) -> subprocess.CompletedProcess:
         return subprocess.run(["ip", "netns", "exec", self.name, *argv], capture_output=True, text=True, **kw)
@@ -244,7 +140,7 @@ class Lab:
         for host in reversed(self.hosts):
             host.stop()
         self.hosts.clear()
-        _run(["ip", "netns", "del", self.name], check=False)
+        debroot.run(["ip", "netns", "del", self.name], check=False)
 
 
 class Host:
@@ -282,14 +178,14 @@ class Host:
     def _network(self) -> None:
         lab, ns = self.lab.name, self.netns_name
         idx = self.address.rsplit(".", 1)[1]
-        _run(["ip", "netns", "add", ns])
+        debroot.run(["ip", "netns", "add", ns])
         for argv in (["ip", "-n", lab, "link", "add", f"v{idx}", "type", "veth", "peer", "name", "host0", "netns", ns],
                      ["ip", "-n", lab, "link", "set", f"v{idx}", "master", "br0", "up"],
                      ["ip", "-n", ns, "link", "set", "lo", "up"],
                      ["ip", "-n", ns, "addr", "add", f"{self.address}/24", "dev", "host0"],
                      ["ip", "-n", ns, "link", "set", "host0", "up"],
                      ["ip", "-n", ns, "route", "add", "default", "via", GATEWAY]):
-            _run(argv)
+            debroot.run(argv)
 
     def boot(self, timeout: float = 120) -> str:
         """Mount the overlay, make the network, boot; returns systemd's state once boot is done
@@ -297,8 +193,8 @@ class Host:
         upper, work = self.scratch / "upper", self.scratch / "work"
         for d in (upper, work, self.merged):
             d.mkdir()
-        _run(["mount", "-t", "overlay", "overlay", "-o",
-              f"lowerdir={self.root},upperdir={upper},workdir={work}", str(self.merged)])
+        debroot.run(["mount", "-t", "overlay", "overlay", "-o",
+                     f"lowerdir={self.root},upperdir={upper},workdir={work}", str(self.merged)])
         self._network()
         # The container's own names; no DNS server at all (a resolver that answers "refused" at
         # once, instead of timing out on an address the lab cannot reach).
@@ -368,8 +264,8 @@ class Host:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.nspawn, self.pid1 = None, None
-        _umount_below(self.merged)
-        _run(["ip", "netns", "del", self.netns_name], check=False)
+        debroot.umount_below(self.merged)
+        debroot.run(["ip", "netns", "del", self.netns_name], check=False)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     # -- inside -------------------------------------------------------------------------------
@@ -415,14 +311,14 @@ class Host:
 def build_deb(source: Path, dest: Path) -> Path:
     """``make deb``'s script on SOURCE: bouncegen_<version>_all.deb in DEST (lintian-checked)."""
     dest.mkdir(parents=True, exist_ok=True)
-    _run([str(Path(source) / "scripts/build-deb"), str(dest)], timeout=900)
+    debroot.run([str(Path(source) / "scripts/build-deb"), str(dest)], timeout=900)
     return next(dest.glob("bouncegen_*_all.deb"))
 
 
 def deb_depends(deb: Path) -> tuple[str, ...]:
     """The packages DEB's Depends: names (the first of alternatives, no versions): put them in
     the image, and ``apt install ./DEB`` inside a container needs no network."""
-    text = _run(["dpkg-deb", "-f", str(deb), "Depends"]).stdout
+    text = debroot.run(["dpkg-deb", "-f", str(deb), "Depends"]).stdout
     names = {re.split(r"[\s(:]", part.split("|")[0].strip(), maxsplit=1)[0] for part in text.split(",")}
     return tuple(sorted(n for n in names if n))
 
@@ -433,9 +329,9 @@ def wheelhouse(source: Path, dest: Path) -> Path:
     3.11.2: a newer Python would skip dependencies with version markers) in a venv of its own."""
     dest.mkdir(parents=True, exist_ok=True)
     venv = dest / ".venv"
-    _run(["/usr/bin/python3", "-m", "venv", str(venv)])
+    debroot.run(["/usr/bin/python3", "-m", "venv", str(venv)])
     try:
-        _run([str(venv / "bin/pip"), "wheel", "-q", "--disable-pip-version-check", "--wheel-dir", str(dest),
+        debroot.run([str(venv / "bin/pip"), "wheel", "-q", "--disable-pip-version-check", "--wheel-dir", str(dest),
               f"{source}[milter]"], timeout=900)
     finally:
         shutil.rmtree(venv, ignore_errors=True)

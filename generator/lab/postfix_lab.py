@@ -123,9 +123,11 @@ class PostfixLab:
                  extra_params: dict[str, str] | None = None, workdir: Path | None = None,
                  bouncegen: bool = True, config_subdir: str = "etc", milter_unix_socket: bool = False,
                  chroot_smtpd: bool = False, profile: str = "lean", concurrency: int = 0,
-                 syslog: bool = False):
+                 syslog: bool = False, relay_milter: str | None = None):
         """bouncegen=False: a host as it is before `bouncegen install` (spamd runs, but neither
-        bouncegen's main.cf lines nor its milter), its config in TMP/CONFIG_SUBDIR."""
+        bouncegen's main.cf lines nor its milter), its config in TMP/CONFIG_SUBDIR.
+        relay_milter="accept" or "tempfail": the relay-role milter (start_relay_milter()) wired
+        into non_smtpd_milters on a port of its own (relay_port), with that default_action."""
         self.inv = inv
         self.bouncegen = bouncegen
         # The milter on a unix socket in the queue directory, smtpd chrooted there (Debian's way).
@@ -143,6 +145,12 @@ class PostfixLab:
         self.syslog = syslog
         self.rsyslog: Rsyslog | None = None
         self.extra_params = dict(extra_params or {})
+        self.relay_port = 0
+        if relay_milter:
+            self.relay_port = free_port()
+            self.extra_params.setdefault("non_smtpd_milters", (
+                f"{{ inet:127.0.0.1:{self.relay_port}, default_action={relay_milter}, "
+                "connect_timeout=5s, command_timeout=5s, content_timeout=10s }"))
         self.tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bouncegen-lab-"))
         self._own_tmp = workdir is None
         self.port = 0
@@ -313,10 +321,19 @@ class PostfixLab:
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(self.milter_address[5:])
 
-    def start_relay_milter(self, conf: Path, umask: int = -1) -> None:
-        """bouncegen's milter in the relay role (a rendered relay/bouncegen-relay.conf whose socket
-        the caller wired into smtpd_milters/non_smtpd_milters through extra_params). ``umask``:
-        e.g. 0 so that the SQLite -wal/-shm files it creates stay writable for spamd's user."""
+    def start_relay_milter(self, conf: Path | None = None, umask: int = -1) -> None:
+        """bouncegen's milter in the relay role: CONF, a relay/bouncegen-relay.conf whose socket
+        the caller wired into smtpd_milters/non_smtpd_milters through extra_params, or by default
+        the rendered one with its socket moved to relay_port (see relay_milter). ``umask``: e.g. 0
+        so that the SQLite -wal/-shm files it creates stay writable for spamd's user."""
+        if conf is None:
+            conf = self.rendered / "relay" / "bouncegen-relay.conf"
+            text = conf.read_text()
+            wired = f"inet:127.0.0.1:{self.relay_port}"
+            text = text.replace(f'socket = "{tomllib.loads(text)["milter"]["socket"]}"', f'socket = "{wired}"')
+            if not self.relay_port or tomllib.loads(text)["milter"]["socket"] != wired:
+                raise EngineError(f"postfix lab: the relay milter of {conf} is not on relay_port (relay_milter=...?)")
+            conf.write_text(text)
         sock = tomllib.loads(Path(conf).read_text())["milter"]["socket"]
         port = int(sock.rpartition(":")[2])
         log = open(self.tmp / "relay-milter.log", "ab")

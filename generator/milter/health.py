@@ -68,7 +68,7 @@ PROBE = (b"From: bouncegen health check <postmaster@bouncegen.invalid>\r\n"
          b"To: postmaster@bouncegen.invalid\r\nSubject: bouncegen ledger probe\r\n"
          b"Message-ID: <probe.reply@bouncegen.invalid>\r\n"
          b"In-Reply-To: <probe.original@bouncegen.invalid>\r\n\r\nledger probe\r\n")
-# The plugin's warning (sa_plugin/Bouncegen/Rescue.pm, _ledger), as spamd logs it.
+# The plugin's warning (sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm, _ledger), as spamd logs it.
 _UNAVAIL_LOG = re.compile(r"bouncegen: ledger (\S+) unavailable: (.*?)(?: \(no rescue from the ledger.*)?$")
 
 

@@ -1,5 +1,7 @@
 """bouncegen's milter in the relay role: records the Message-ID of each message leaving our relays
 in the sent-mail ledger (docs/design.md, "Proof of origin"; rspamd's ``replies`` module is the model).
+This module holds its settings, its recorder and its decisions (sign, recordable), without
+pymilter; its callbacks are relay_milter.py's RelayMilter.
 
 Selected by the settings file (``role = "relay"`` in ``[milter]``, rendered as
 relay/bouncegen-relay.conf when the inventory has a ``[ledger]``); wired into the relay's
@@ -35,10 +37,8 @@ from pathlib import Path
 from .. import batv
 from ..errors import BatvError, BouncegenError, UsageError
 from ..ledger import keys, open_store
-from ..ledger.store import mask_url
 from .log import logger
 from .ratelog import RateLog
-from .service import pymilter_socket
 
 
 @dataclass(frozen=True)
@@ -147,102 +147,43 @@ class Recorder:
                 pass
 
 
-def run(settings: RelaySettings) -> int:
-    """Serve the relay's milter connections until SIGTERM/SIGINT."""
-    import Milter  # pymilter: the optional [milter] extra
+SIGNING_TEMPFAIL = ("451", "4.7.1", "Sender signing (BATV) temporarily unavailable; please try again later")
 
-    recorder = Recorder(settings)
-    no_id = RateLog()
-    batv_down = RateLog(log=logger.warning)
 
-    class RelayMilter(Milter.Base):
-        def __init__(self):
-            self.message_id: str | None = None
-            self.sender = ""
-            self.dnt: list[str] = []
+@dataclass(frozen=True)
+class Signing:
+    """What BATV signing does to one message at end of message (sign)."""
 
-        def envfrom(self, mailfrom, *params):
-            self.message_id = None
-            self.dnt = []  # Disposition-Notification-To values, in order (BATV)
-            self.sender = mailfrom if isinstance(mailfrom, str) else bytes(mailfrom).decode("utf-8", "surrogateescape")
-            return Milter.CONTINUE
+    sender: str | None = None  # the envelope sender's prvs form for smfi_chgfrom; None: unchanged
+    headers: tuple[tuple[int, str], ...] = ()  # (index, new value) of Disposition-Notification-To
+    reply: tuple[str, str, str] | None = None  # a 4xx: the keys are unreadable
+    problem: str = ""  # why, for the log
 
-        def header(self, name, value):
-            try:
-                if settings.signer is not None and str(name).lower() == "disposition-notification-to":
-                    self.dnt.append(value if isinstance(value, str) else bytes(value).decode("utf-8", "surrogateescape"))
-            except Exception:  # noqa: BLE001
-                pass
-            try:
-                if self.message_id is None and str(name).lower() == "message-id":
-                    self.message_id = value if isinstance(value, str) else bytes(value).decode("utf-8", "surrogateescape")
-            except Exception:  # noqa: BLE001
-                pass
-            return Milter.CONTINUE
 
-        def _sign(self, qid: str):
-            """BATV: the envelope sender in its prvs form (smfi_chgfrom); the From: header is
-            untouched. Keys unreadable: 4xx, so that no mail leaves unsigned whose bounces the
-            MX would then refuse."""
-            assert settings.signer is not None  # eom signs only with a signer
-            try:
-                new = settings.signer.signed(self.sender)
-            except BatvError as exc:
-                batv_down(f"batv: {qid}: not signed, tempfail: {exc.problems[0]}")
-                self.setreply("451", "4.7.1", "Sender signing (BATV) temporarily unavailable; please try again later")
-                return Milter.TEMPFAIL
-            if new is not None:
-                self.chgfrom(f"<{new}>")
-                logger.info(f"{qid}: batv: signed from=<{self.sender.strip('<>')}> as <{new}>")
-            for i, value in enumerate(getattr(self, "dnt", []), 1):
-                try:
-                    tagged = settings.signer.signed_header(value)
-                except BatvError:
-                    tagged = None  # the keys answered a moment ago; the receipt goes unsigned
-                if tagged is not None:
-                    self.chgheader("Disposition-Notification-To", i, tagged)
-                    logger.info(f"{qid}: batv: signed Disposition-Notification-To")
-            return None
+def sign(signer: Signer, sender: str, dnt: list[str]) -> Signing:
+    """The relay's BATV decision for a message from SENDER whose Disposition-Notification-To
+    headers are DNT, in order. The envelope sender in its prvs form (the From: header is never
+    touched); keys unreadable: a tempfail, so that no mail leaves unsigned whose bounces the MX
+    would then refuse. A receipt address the keys cannot sign (they answered a moment ago) goes
+    unsigned rather than holding the message."""
+    try:
+        new = signer.signed(sender)
+    except BatvError as exc:
+        return Signing(reply=SIGNING_TEMPFAIL, problem=exc.problems[0])
+    headers = []
+    for i, value in enumerate(dnt, 1):
+        try:
+            tagged = signer.signed_header(value)
+        except BatvError:
+            tagged = None
+        if tagged is not None:
+            headers.append((i, tagged))
+    return Signing(sender=new, headers=tuple(headers))
 
-        def eom(self):
-            if settings.signer is not None:
-                try:
-                    answer = self._sign(self.getsymval("i") or "unknown")
-                except Exception as exc:  # noqa: BLE001 - a fault never lets mail out unsigned
-                    batv_down(f"batv: eom: {exc!r}")
-                    answer = Milter.TEMPFAIL
-                if answer is not None:
-                    self.message_id = None
-                    return answer
-            if not settings.records:
-                return Milter.ACCEPT
-            try:
-                qid = self.getsymval("i") or "unknown"
-                if self.message_id is None or keys.normalise(self.message_id) is None:
-                    no_id(f"ledger: {qid}: no Message-ID at end of message: nothing to record")
-                elif recorder.record(self.message_id, qid):
-                    logger.info(f"{qid}: ledger: recorded message-id={self.message_id.strip()}")
-            except Exception as exc:  # noqa: BLE001 - recording never stops mail
-                recorder.failures(f"ledger: eom: {exc!r}")
-            finally:
-                self.message_id = None
-            return Milter.ACCEPT
 
-        def abort(self):
-            self.message_id = None
-            return Milter.CONTINUE
-
-    Milter.factory = RelayMilter
-    # Changes nothing in the message, except the envelope sender with BATV (CHGFROM)
-    # and the Disposition-Notification-To header (CHGHDRS).
-    Milter.set_flags(Milter.CHGFROM | Milter.CHGHDRS if settings.signer is not None else 0)
-    sock = pymilter_socket(settings.socket)
-    what = [f"ledger {mask_url(settings.store)}"] if settings.store else []
-    what += [f"batv signing {' '.join(sorted(settings.signer.domains))}"] if settings.signer else []
-    logger.info(f"bouncegen milter (relay): listening on {settings.socket}, {', '.join(what)}")
-    Milter.runmilter("bouncegen-relay", sock, timeout=60)
-    logger.info("bouncegen milter (relay): stopped")
-    return 0
+def recordable(message_id: str | None) -> bool:
+    """Whether a message's Message-ID header gives a ledger entry (keys.normalise)."""
+    return message_id is not None and keys.normalise(message_id) is not None
 
 
 def role(path: str | Path) -> str:

@@ -5,7 +5,7 @@ The inventory names each key by domain, selector and a public key file, written 
 (``v=DKIM1; k=rsa; p=...``, what ``opendkim-genkey`` writes to ``SELECTOR.txt``, quoted and split
 into strings as in a zone file). Both carry the same thing, the base64 of the key's DER
 SubjectPublicKeyInfo, and that is what is rendered (the ``p=`` value) for the rescue plugin
-(sa_plugin/Bouncegen/DKIM.pm), which loads it with Mail::DKIM when SpamAssassin reads its
+(sa_plugin/Mail/SpamAssassin/Plugin/BouncegenDKIM.pm), which loads it with Mail::DKIM when SpamAssassin reads its
 configuration (so ``spamassassin --lint`` refuses a key Mail::DKIM cannot use). Here the file
 is checked for shape: readable, one key, RSA (Mail::DKIM on Debian 12 has no Ed25519 without
 CryptX), at least 1024 bits (RFC 8301).

@@ -196,6 +196,19 @@ def _string(value: Any, key: str, problems: _Problems) -> str | None:
     return value
 
 
+def _whole_number(table: dict, name: str, key: str, low: int, high: int, unit: str, problems: _Problems,
+                  default: int) -> int:
+    """TABLE[NAME], a whole number from LOW to HIGH (not a bool: TOML's true is no count); DEFAULT
+    when it is absent or (with a problem naming KEY and the UNIT counted) anything else."""
+    if name not in table:
+        return default
+    n = table[name]
+    if not isinstance(n, int) or isinstance(n, bool) or not low <= n <= high:
+        problems.add(key, f"expected a whole number of {unit} from {low} to {high}, got {_show(n)}")
+        return default
+    return n
+
+
 def _string_list(value: Any, key: str, problems: _Problems, *, required: bool) -> list[tuple[str, str]]:
     """[(key path, string)] for a list of strings; problems for anything else."""
     if not isinstance(value, list):
@@ -469,21 +482,10 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
             p.add("milter.spamd", f"{_show(s)} is not spamd's address as HOST:PORT")
         elif s is not None:
             out["spamd"] = s
-    if "timeout" in m:
-        t = m["timeout"]
-        if not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= 250:
-            p.add("milter.timeout", f"expected a whole number of seconds from 1 to 250, got {_show(t)}")
-        else:
-            out["timeout"] = t
-    for name, low, high, what in (("spamd_children", 1, 64, "spamd children"),
+    for name, low, high, what in (("timeout", 1, 250, "seconds"), ("spamd_children", 1, 64, "spamd children"),
                                   ("concurrency", 0, 256, "scans in flight (0 = as many as spamd_children)"),
                                   ("scan_limit_kb", 64, 51200, "KB")):
-        if name in m:
-            n = m[name]
-            if not isinstance(n, int) or isinstance(n, bool) or not low <= n <= high:
-                p.add(f"milter.{name}", f"expected a whole number of {what} from {low} to {high}, got {_show(n)}")
-            else:
-                out[name] = n
+        out[name] = _whole_number(m, name, f"milter.{name}", low, high, what, p, MILTER_DEFAULTS[name])
     if "exempt_networks" in m:
         nets = []
         for key, s in _string_list(m["exempt_networks"], "milter.exempt_networks", p, required=False):
@@ -496,7 +498,7 @@ def _milter(value: Any, p: _Problems) -> MilterSettings:
         s = _string(m["bouncegen"], "milter.bouncegen", p)
         if s is not None and (not _EXECUTABLE.match(s) or "/../" in s + "/" or s.endswith("/")):
             p.add("milter.bouncegen", f"{_show(s)} is not an absolute path of the bouncegen executable "
-                  "(e.g. /usr/local/bin/bouncegen)")
+                  "(e.g. /usr/bin/bouncegen)")
         elif s is not None:
             out["bouncegen"] = s
     return MilterSettings(**out)
@@ -512,6 +514,14 @@ def _key_path(value: Any, key: str, p: _Problems) -> str | None:
     elif s is not None:
         return s
     return None
+
+
+def _key_file(t: dict, table: str, what: str, p: _Problems) -> str | None:
+    """[TABLE] key_file, required: WHAT it is says what to write when it is missing."""
+    if "key_file" not in t:
+        p.add(f"{table}.key_file", f"missing: {what}")
+        return None
+    return _key_path(t["key_file"], f"{table}.key_file", p)
 
 
 def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | None:
@@ -533,18 +543,8 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
                 p.add(key, f"{_show(v)} is not one of [site] domains")
             elif d is not None:
                 domains.append(d)
-    key_file = None
-    if "key_file" not in t:
-        p.add("batv.key_file", "missing: the absolute path of the BATV key file (bouncegen batv init creates it)")
-    else:
-        key_file = _key_path(t["key_file"], "batv.key_file", p)
-    days = batv_scheme.DEFAULT_DAYS
-    if "days" in t:
-        d = t["days"]
-        if not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= batv_scheme.MAX_DAYS:
-            p.add("batv.days", f"expected a whole number of days from 1 to {batv_scheme.MAX_DAYS}, got {_show(d)}")
-        else:
-            days = d
+    key_file = _key_file(t, "batv", "the absolute path of the BATV key file (bouncegen batv init creates it)", p)
+    days = _whole_number(t, "days", "batv.days", 1, batv_scheme.MAX_DAYS, "days", p, batv_scheme.DEFAULT_DAYS)
     enforce = True
     if "enforce" in t:
         if not isinstance(t["enforce"], bool):
@@ -583,8 +583,7 @@ def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
     if not isinstance(t, dict):
         return None
     before = len(p.lines)
-    store = key_file = None
-    days = LEDGER_DEFAULT_DAYS
+    store = None
     if "store" not in t:
         p.add("ledger.store", "missing: 'sqlite:/absolute/path.db' or 'redis://[:password@]host[:port][/db]'")
     elif not isinstance(t["store"], str):
@@ -594,22 +593,8 @@ def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
             store = parse_store_url(t["store"]).shown and t["store"]
         except LedgerError as exc:  # its message shows the URL with the password masked
             p.add("ledger.store", str(exc))
-    if "key_file" not in t:
-        p.add("ledger.key_file", "missing: the absolute path of the ledger key (bouncegen ledger init creates it)")
-    else:
-        s = _string(t["key_file"], "ledger.key_file", p)
-        if s is not None and (not s.startswith("/") or s.endswith("/") or ".." in s.split("/")):
-            p.add("ledger.key_file", f"{_show(s)} is not an absolute file path")
-        elif s is not None and not re.fullmatch(r"/[A-Za-z0-9._/-]+", s):
-            p.add("ledger.key_file", f"{_show(s)}: the path may hold only letters, digits and . _ / -")
-        elif s is not None:
-            key_file = s
-    if "days" in t:
-        d = t["days"]
-        if not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= LEDGER_MAX_DAYS:
-            p.add("ledger.days", f"expected a whole number of days from 1 to {LEDGER_MAX_DAYS}, got {_show(d)}")
-        else:
-            days = d
+    key_file = _key_file(t, "ledger", "the absolute path of the ledger key (bouncegen ledger init creates it)", p)
+    days = _whole_number(t, "days", "ledger.days", 1, LEDGER_MAX_DAYS, "days", p, LEDGER_DEFAULT_DAYS)
     if len(p.lines) > before or store is None or key_file is None:
         return None
     return LedgerSettings(store=store, key_file=key_file, days=days)
@@ -630,13 +615,8 @@ def _dkim(value: Any, p: _Problems, domains: list[str], base: Path) -> dkim_keys
     if not isinstance(t, dict):
         return None
     before = len(p.lines)
-    max_age = dkim_keys.DEFAULT_MAX_AGE_DAYS
-    if "max_age_days" in t:
-        d = t["max_age_days"]
-        if not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= dkim_keys.MAX_AGE_DAYS:
-            p.add("dkim.max_age_days", f"expected a whole number of days from 1 to {dkim_keys.MAX_AGE_DAYS}, got {_show(d)}")
-        else:
-            max_age = d
+    max_age = _whole_number(t, "max_age_days", "dkim.max_age_days", 1, dkim_keys.MAX_AGE_DAYS, "days", p,
+                            dkim_keys.DEFAULT_MAX_AGE_DAYS)
     entries = t.get("key")
     if entries is None:
         p.add("dkim.key", "missing: declare at least one [[dkim.key]] with domain, selector and public_key_file")

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import RuleDataError
 from ..facts import LEDGER_UNAVAIL, THRESHOLD
 from ..resources import data_dir
+from .leadclass import lead_class_problems
 
 RULE_TYPES = ("header", "body", "rawbody", "full", "uri", "meta", "mimeheader")
 _NAME = re.compile(r"^(__)?[A-Z][A-Z0-9_]*$")
@@ -98,6 +99,7 @@ def _load_family(path: Path) -> Family:
             problems.append(f"{where}: type must be one of {', '.join(RULE_TYPES)}")
         if not r.get("test"):
             problems.append(f"{where}: test is missing")
+        problems += [f"{where}: test: {p}" for p in lead_class_problems(str(r.get("test", "")))]
         if not r.get("source"):
             problems.append(f"{where}: source is missing: say where the matched text comes from")
         describe = r.get("describe", "")

@@ -67,13 +67,13 @@ SHAPES: tuple[Shape, ...] = (
     # ---- the relay recorder (milter, relay role) ---------------------------------------------
     Shape("relay-recorded", MILTER, ": ledger: recorded ",
           r"^(?P<qid>[^\s:]+): ledger: recorded message-id=(?P<msgid>\S+)$", "recorder", {"what": "recorded"},
-          "milter/relay.py RelayMilter.eom"),
+          "milter/relay_milter.py RelayMilter.eom"),
     Shape("relay-not-recorded", MILTER, "ledger: not recorded: ",
           r"^(?:warning: )?ledger: not recorded: (?P<qid>[^\s:]*): (?P<why>.*?)(?: \((?P<more>\d+) more since the last report\))?$",
           "recorder", {"what": "not_recorded"}, "milter/relay.py Recorder.record (at most once a minute, with a count)"),
     Shape("relay-batv-signed", MILTER, ": batv: signed ",
           r"^(?P<qid>[^\s:]+): batv: signed from=<(?P<sender>[^>]*)> as <(?P<signed>[^>]*)>$", "recorder",
-          {"what": "batv_signed"}, "milter/relay.py (BATV signing of outbound envelope senders)"),
+          {"what": "batv_signed"}, "milter/relay_milter.py (BATV signing of outbound envelope senders)"),
     # ---- Postfix: bouncegen's maps ------------------------------------------------------------
     Shape("postfix-map-reject", ("cleanup",), ": reject: ",
           r"^(?P<qid>[0-9A-Za-z]+): reject: (?P<where>header|body) .*? from " + _CLIENT + r"; " + _ENVELOPE +

@@ -141,7 +141,7 @@ class Result:
         return 1 if any(r.wrong for r in self.records) else 0
 
 
-# What the rescue plugin logs when a lookup fails (sa_plugin/Bouncegen/Rescue.pm, _ledger):
+# What the rescue plugin logs when a lookup fails (sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm, _ledger):
 #   "bouncegen: ledger <store> unavailable: <error> (no rescue from the ledger; ...)"
 _UNAVAIL_LINE = re.compile(r"bouncegen: ledger (\S+) unavailable: (.*?)(?: \(no rescue from the ledger.*)?$")
 # The error text, classified: DBI/DBD::SQLite and TinyRedis messages, and the plugin's own.

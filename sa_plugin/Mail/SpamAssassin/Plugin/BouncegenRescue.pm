@@ -1,8 +1,9 @@
 #
 # Mail::SpamAssassin::Plugin::BouncegenRescue - relay rescue for bouncegen's backscatter rules.
 #
-# Shipped with bouncegen (sa_plugin/Bouncegen/Rescue.pm) and rendered beside the .cf as
-# BouncegenRescue.pm; loaded by the rendered 72_bouncegen.pre with a path relative to that file.
+# Shipped with bouncegen (sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm, the path of its
+# package) and rendered beside the .cf as BouncegenRescue.pm; loaded by the rendered
+# 72_bouncegen.pre with a path relative to that file.
 
 =head1 NAME
 

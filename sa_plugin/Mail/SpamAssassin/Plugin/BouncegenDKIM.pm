@@ -1,8 +1,9 @@
 #
 # Mail::SpamAssassin::Plugin::BouncegenDKIM - our own DKIM signature in a returned original.
 #
-# Shipped with bouncegen (sa_plugin/Bouncegen/DKIM.pm) and rendered beside the .cf as
-# BouncegenDKIM.pm when the inventory has a [dkim] table; loaded by the rendered 72_bouncegen.pre.
+# Shipped with bouncegen (sa_plugin/Mail/SpamAssassin/Plugin/BouncegenDKIM.pm, the path of its
+# package) and rendered beside the .cf as BouncegenDKIM.pm when the inventory has a [dkim] table;
+# loaded by the rendered 72_bouncegen.pre.
 
 =head1 NAME
 
