@@ -1,6 +1,7 @@
 # bouncegen: the two set-up commands of README.md, and the benchmarks.
 #   make rules   create .venv/, install bouncegen into it, render $(INVENTORY) into build/
-#   make lint    ruff (pyflakes, import order, bugbear, broad except) and mypy on generator/ (CI runs it first)
+#   make lint    ruff (pyflakes, import order, bugbear, broad except) and mypy on generator/ (CI runs it first),
+#                perlcritic --gentle on sa_plugin/ where installed
 #   make test    install the engines (Debian packages) and test dependencies, run every test,
 #                then the corpus regression (make corpus)
 #   make test-fast  every test that needs no engine (no spamd, Postfix, Redis...): under a minute
@@ -45,6 +46,7 @@ $(VENV)/.test-deps: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check 'pytest>=8' 'pytest-datadir>=1.5'
 	$(BIN)/python -m pip install -q --disable-pip-version-check 'pymilter>=1.0.5'  # = the [milter] extra
+	$(BIN)/python -m pip install -q --disable-pip-version-check 'matplotlib>=3.6'  # = the [html] extra
 	touch $@
 
 $(VENV)/.lint-deps: Makefile
@@ -54,9 +56,13 @@ $(VENV)/.lint-deps: Makefile
 
 # Configured in pyproject.toml ([tool.ruff], [tool.mypy]); needs no engine. mypy checks against
 # the dependencies bouncegen installs (jinja2, redis, rich...), so the package is installed first.
+# perlcritic (Debian's libperl-critic-perl, from scripts/install-engines, which CI runs after
+# this) checks the plugins' sources where it is installed; tests/test_sa_plugin.py always does.
 lint: $(BIN)/bouncegen $(VENV)/.lint-deps
 	$(BIN)/ruff check generator
 	$(BIN)/mypy
+	@if command -v perlcritic >/dev/null; then perlcritic --gentle --quiet sa_plugin && echo "perlcritic: sa_plugin/ clean"; \
+	else echo "note: perlcritic not installed (scripts/install-engines): sa_plugin/ not checked here"; fi
 
 engines:
 	scripts/install-engines

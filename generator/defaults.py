@@ -1,7 +1,8 @@
 """Every default of bouncegen in one table: the inventory's optional keys, the ledger's limits and
 time-out, the relay milter's socket, what the milter assumes for a key its settings file lacks.
 The code imports them; the templates get them as ``defaults`` (render.py), so a rendered file
-(the relay's settings, the SpamAssassin ledger settings) carries the same value. Why each value
+(the relay's settings, the SpamAssassin ledger settings, the Perl plugins' Defaults module)
+carries the same value. Why each value
 is what it is: docs/smtp-time.md, docs/deploying.md and docs/ledger.md."""
 
 from __future__ import annotations
@@ -48,8 +49,19 @@ LEDGER_DAYS = 30          # how long a recorded Message-ID counts
 LEDGER_MAX_DAYS = 365
 LEDGER_TIMEOUT = 2.0      # seconds for one store operation, connection included (Python and Perl)
 REDIS_PORT = 6379
+REDIS_PREFIX = "bouncegen:sent:"  # a Redis entry's key: this prefix and the entry's hex
+
+# [batv]: docs/batv.md.
+BATV_DAYS = 7             # how long a tag is valid: the draft's suggestion, Exim's fixed validity
+BATV_MAX_DAYS = 30        # a tag replayable for longer than a month proves little
+
+# [dkim]: docs/rescue.md.
+DKIM_MAX_AGE_DAYS = 30    # how many days after its t= a returned signature of ours counts
+DKIM_MAX_MAX_AGE_DAYS = 365
 
 
 def for_templates() -> dict:
     return {"milter": dict(MILTER), "relay_milter_socket": RELAY_MILTER_SOCKET,
-            "ledger_days": LEDGER_DAYS, "ledger_timeout": LEDGER_TIMEOUT}
+            "ledger_days": LEDGER_DAYS, "ledger_max_days": LEDGER_MAX_DAYS, "ledger_timeout": LEDGER_TIMEOUT,
+            "redis_port": REDIS_PORT, "redis_prefix": REDIS_PREFIX, "batv_days": BATV_DAYS, "batv_max_days": BATV_MAX_DAYS,
+            "dkim_max_age_days": DKIM_MAX_AGE_DAYS, "dkim_max_max_age_days": DKIM_MAX_MAX_AGE_DAYS}

@@ -63,8 +63,9 @@ def test_entry_key_format():
 
 
 @pytest.mark.spamassassin
-def test_perl_reader_agrees_with_python_writer(tmp_path):
-    """The plugin's _ledger_normalise/_ledger_entry give the same entries as keys.py."""
+def test_perl_reader_agrees_with_python_writer(tmp_path, rendered):
+    """The plugin's ledger client (BouncegenRescue::Ledger, bundled into the rendered plugin)
+    normalises and keys Message-IDs as keys.py does."""
     need("perl", "spamassassin")
     ids = [v for v, _ in NORMALISE]
     script = tmp_path / "t.pl"
@@ -77,12 +78,13 @@ def test_perl_reader_agrees_with_python_writer(tmp_path):
         while (my $id = <STDIN>) {
           chomp $id;
           utf8::decode($id) if $ARGV[2];   # characters; else bytes, as SpamAssassin's text
-          my $n = Mail::SpamAssassin::Plugin::BouncegenRescue::_ledger_normalise($id);
-          print defined $n ? Mail::SpamAssassin::Plugin::BouncegenRescue::_ledger_entry($key, $n) : '-', "\\n";
+          my $n = Mail::SpamAssassin::Plugin::BouncegenRescue::Ledger::normalise($id);
+          print defined $n ? Mail::SpamAssassin::Plugin::BouncegenRescue::Ledger::entry($key, $n) : '-', "\\n";
         }
         """))
+    plugin = rendered(ROOT / "inventory.example.toml") / "spamassassin" / "BouncegenRescue.pm"
     for chars in ("1", "0"):
-        proc = subprocess.run(["perl", str(script), str(ROOT / "sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm"), KEY.hex(),
+        proc = subprocess.run(["perl", str(script), str(plugin), KEY.hex(),
                                chars], input="\0".join(ids).encode() + b"\0", capture_output=True, timeout=60)
         assert proc.returncode == 0, proc.stderr.decode()
         got = proc.stdout.decode().splitlines()

@@ -17,7 +17,7 @@ import pytest
 from bouncegen.renderer import inventory
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
-from support import need_lab
+from support import ROOT, need_lab
 from bouncegen.lab.site import FOREIGN, MX1, OUR_RELAY, example_site
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
@@ -367,8 +367,48 @@ def test_mime_processing_would_refuse_the_forwarded_dsn(tmp_path):
         assert code == 550 and b"Delivery status notification refused" in text
     with PostfixLab(inv) as lab:
         assert deliver(lab, samples.forwarded_dsn(), sender="frank@foreign.test")[0] == 250
-        # body_checks do see the attached message's headers: a forged hop there is refused.
+        # body_checks see the attached message's headers, but refuse no forged hop there: the
+        # person forwarding a bounce of the joe-job is accepted (the milter sees no bounce).
         forged = samples.forwarded_dsn().replace(b"from spam-bot.test (unknown [203.0.113.66])",
                                                  b"from smtp1.out.example.org (unknown [203.0.113.66])")
-        code, text = deliver(lab, forged, sender="frank@foreign.test")
-        assert code == 550 and b"Forged Received" in text, text
+        assert forged != samples.forwarded_dsn()
+        assert deliver(lab, forged, sender="frank@foreign.test")[0] == 250
+
+
+# -- the joe-job reported to us: a forged hop of our relay inside a report ----------------------
+# A spam whose bot greeted the victim's MX as our relay, from a foreign address. The reports about
+# it (corpus/ham/, written for bouncegen) carry the hop in an attachment; so does its backscatter.
+FORGED_HOP = samples.FORGED_RELAY_HOP.split("\r\n")[0].encode()
+JOE_JOB_REPORTS = [ROOT / "corpus" / "ham" / name for name in
+                   ("arf-joe-job-forged-relay-hop.eml", "abuse-complaint-joe-job-forged-relay-hop.eml")]
+
+
+def test_joe_job_reports_accepted_its_backscatter_refused(lab):
+    """The front line refuses no forged hop below the message's own headers (one body line cannot
+    tell a report from a bounce); the milter accepts the reports and refuses the backscatter that
+    quotes the same hop, since a forged hop rescues nothing."""
+    before = settled(lab)
+    for path in JOE_JOB_REPORTS:
+        message = path.read_bytes()
+        assert FORGED_HOP in message, path.name
+        code, text = deliver(lab, message, sender="fbl-bounces@mailbox-provider.test")
+        assert code == 250, (path.name, code, text, lab.milter_log()[-600:])
+    assert wait_delivered(lab, before, 2) == 2
+    backscatter = [
+        ("rfc3464", samples.dsn([samples.FORGED_RELAY_HOP], n=21)),
+        ("qmail", samples.forged_hop_bounce(21)),
+    ]
+    for name, message in backscatter:
+        assert FORGED_HOP in message, name
+        code, text = deliver(lab, message)
+        assert code == 550 and text.startswith(b"5.7.1 "), (name, code, text)
+        assert b"Forged Received" not in text, (name, text)  # not the front line's forged-hop refusal
+        if name == "qmail" or lab.policy == "spamassassin":  # "reject": header_checks refuse any RFC 3464 report
+            assert b"Refused as backscatter" in text, (name, text)
+    assert wait_delivered(lab, before, 3, timeout=1) == 2
+    # Sender address verification is untouched: MAIL FROM:<>, RCPT TO: 250.
+    s = client(lab)
+    try:
+        assert s.mail("")[0] == 250 and s.rcpt(ALICE)[0] == 250
+    finally:
+        s.quit()

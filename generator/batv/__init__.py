@@ -28,11 +28,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import defaults
 from ..errors import BatvError
 from ..secretfile import read_ascii, write_new
 
-DEFAULT_DAYS = 7   # the draft's suggestion, Exim's fixed validity
-MAX_DAYS = 30      # a tag replayable for longer than a month proves little
+DEFAULT_DAYS = defaults.BATV_DAYS
+MAX_DAYS = defaults.BATV_MAX_DAYS
 KEY_CHARS = 64     # 32 random bytes as hex: Exim's limit for a prvs secret is 64 bytes
 
 # prvs=KDDDSSSSSS=local@domain; the tag is case-insensitive (some MTAs upper-case hex).

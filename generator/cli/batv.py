@@ -11,26 +11,18 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..batv import create_key_file, load_keys, rotate_key_file
-from ..errors import UsageError
-from ..renderer import inventory
-from .common import add_command, add_inventory_command
+from ..renderer.inventory import BatvSettings
+from .common import add_group, add_inventory_command, inventory_table, key_file_dir
 
 
-def _settings(path: str):
-    inv = inventory.load(path)
-    if inv.batv is None:
-        raise UsageError(f"{path}: no [batv] table: add domains and key_file (see docs/batv.md)")
-    return inv.batv
+def _settings(path: str) -> BatvSettings:
+    return inventory_table(path, "batv", "add domains and key_file (see docs/batv.md)")
 
 
 def _init(args: argparse.Namespace) -> int:
-    b = _settings(args.inventory)
-    path = Path(b.key_file)
-    if not path.parent.is_dir():
-        raise UsageError(f"{args.inventory}: batv.key_file: directory {path.parent} does not exist")
+    path = key_file_dir(args.inventory, "batv", _settings(args.inventory).key_file)
     if path.exists():
         keys = load_keys(path)  # an existing file must at least hold keys
         print(f"{path}: kept ({len(keys.keys)} key(s), key {keys.newest[0]} signs); add one with: bouncegen batv rotate")
@@ -66,8 +58,7 @@ DESCRIPTION = ("Bounce Address Tag Validation: our relays sign the envelope send
 
 
 def add_subcommand(sub) -> None:
-    p = add_command(sub, "batv", help=HELP, description=DESCRIPTION, epilog=BATV_EPILOG)
-    bsub = p.add_subparsers(dest="batv_command", metavar="SUBCOMMAND", required=True)
+    bsub = add_group(sub, "batv", help=HELP, description=DESCRIPTION, epilog=BATV_EPILOG)
     add_inventory_command(bsub, "init", _init, "batv", help="create the key file (never replaced)",
                           description="Create [batv] key_file with one key (mode 0600); an existing file is kept.",
                           epilog="example:\n  bouncegen batv init site.toml\n")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..report.page import require_charts
 from ..runner import check, report
 from .common import add_command
 
@@ -33,6 +34,8 @@ no table is printed then).
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.html:
+        require_charts()  # before the run, not after it
     opts = check.Options(inventory=Path(args.inventory), corpus=Path(args.corpus),
                          manifest=Path(args.manifest) if args.manifest else None, jobs=args.jobs,
                          log=Path(args.log) if args.log else None, json=args.json, lint=not args.no_lint,

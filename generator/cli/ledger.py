@@ -19,16 +19,12 @@ from ..errors import UsageError
 from ..ledger import access, keys
 from ..ledger.maillog import import_logs
 from ..ledger.store import Store, open_store
-from ..renderer import inventory
 from ..renderer.inventory import LedgerSettings
-from .common import add_command, add_inventory_command
+from .common import add_group, add_inventory_command, inventory_table, key_file_dir
 
 
 def _settings(path: str) -> LedgerSettings:
-    inv = inventory.load(path)
-    if inv.ledger is None:
-        raise UsageError(f"{path}: no [ledger] table: add store and key_file (see docs/ledger.md)")
-    return inv.ledger
+    return inventory_table(path, "ledger", "add store and key_file (see docs/ledger.md)")
 
 
 def _open_store(led: LedgerSettings) -> Store:
@@ -44,9 +40,7 @@ def _day_text(day: int | None) -> str:
 
 def _init(args: argparse.Namespace) -> int:
     led = _settings(args.inventory)
-    key_path = Path(led.key_file)
-    if not key_path.parent.is_dir():
-        raise UsageError(f"{args.inventory}: ledger.key_file: directory {key_path.parent} does not exist")
+    key_path = key_file_dir(args.inventory, "ledger", led.key_file)
     if key_path.exists():
         keys.load_key(key_path)  # an existing key must at least be a key
         print(f"{key_path}: key exists, kept (a ledger key is never replaced)")
@@ -121,8 +115,7 @@ DESCRIPTION = ("The sent-mail ledger: keyed hashes of the Message-IDs our relays
 
 
 def add_subcommand(sub) -> None:
-    p = add_command(sub, "ledger", help=HELP, description=DESCRIPTION, epilog=LEDGER_EPILOG)
-    lsub = p.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND", required=True)
+    lsub = add_group(sub, "ledger", help=HELP, description=DESCRIPTION, epilog=LEDGER_EPILOG)
     add_inventory_command(lsub, "init", _init, "ledger", help="create the key file (never replaced) and the store",
                           description="Create [ledger] key_file (32 random bytes, mode 0600; an existing "
                           "key is kept, never replaced) and the store [ledger] store.",

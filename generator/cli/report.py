@@ -8,7 +8,7 @@ import os
 import sys
 
 from .. import report
-from ..report import html, terminal
+from ..report import html, page, terminal
 from .common import add_command
 
 REPORT_EPILOG = """\
@@ -24,11 +24,14 @@ milter-reject lines, the relay recorder's lines and the SMTP session summaries (
 plain or gzip files, "-" for standard input. Damaged lines (truncated, interleaved, not syslog)
 are counted and skipped. docs/report.md describes every figure and the JSON keys.
 
-Exit status: 0 a report was printed; 2 a log cannot be read or a time is malformed.
+Exit status: 0 a report was printed; 2 a log cannot be read, a time is malformed or --html lacks
+matplotlib (python3-matplotlib, or the [html] extra).
 """
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.html:
+        page.require_charts()
     since = report.parse_time(args.since) if args.since else None
     until = report.parse_time(args.until) if args.until else None
     data = report.as_json(report.run(args.maillog or [report.DEFAULT_LOG], since=since, until=until))

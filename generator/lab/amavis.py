@@ -23,7 +23,6 @@ import smtplib
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from .. import engines
@@ -128,16 +127,8 @@ class AmavisLab:
     def _wait(self, probe, what: str, seconds: float, proc: subprocess.Popen | None = None) -> None:
         proc = proc or self.proc
         assert proc is not None
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise EngineError(f"{what} exited ({proc.returncode}): {self.log_tail()}")
-            try:
-                probe()
-                return
-            except OSError:
-                time.sleep(0.3)
-        raise EngineError(f"{what}: not listening after {seconds:g} s: {self.log_tail()}")
+        # Each probe enters the namespace (nsenter): not more often than this.
+        daemon.wait_listening(proc, probe, what, self.log_tail, seconds, interval=0.3)
 
     def send(self, message: bytes, sender: str, rcpt: str) -> str:
         """One SMTP transaction with amavis (as Postfix's content_filter makes it); its reply."""

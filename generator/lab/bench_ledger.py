@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import engines
+from .. import defaults, engines
 from ..engines.spamd import free_port
 from ..ledger import entry_key, open_store
 from . import daemon
@@ -52,13 +52,13 @@ print join(" ", $hits, @lat), "\n";
 PERL_REDIS = r'''
 use strict; use warnings; use Time::HiRes qw(time);
 use Mail::SpamAssassin::Util::TinyRedis;
-my ($server) = @ARGV;
+my ($server, $prefix) = @ARGV;
 my $r = Mail::SpamAssassin::Util::TinyRedis->new(server => $server) or die "connect: $!";
 my @lat; my $hits = 0;
 while (my $line = <STDIN>) {
   chomp $line; my @h = split / /, $line;
   my $t0 = time;
-  my $n = $r->call('EXISTS', map { "bouncegen:sent:$_" } @h);
+  my $n = $r->call('EXISTS', map { "$prefix$_" } @h);
   push @lat, time - $t0; $hits++ if $n > 0;
 }
 print join(" ", $hits, @lat), "\n";
@@ -142,7 +142,7 @@ def bench_store(kind: str, url: str, key: bytes, n: int, lookups: int, batch: in
     if kind == "redis":
         assert redis_port is not None
         size = redis_client.Redis(port=redis_port).info("memory")["used_memory"] - before
-        hits, lat = _perl_lookups(PERL_REDIS, [f"127.0.0.1:{redis_port}"], entries)
+        hits, lat = _perl_lookups(PERL_REDIS, [f"127.0.0.1:{redis_port}", defaults.REDIS_PREFIX], entries)
     else:
         assert db_path is not None
         size = sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))

@@ -20,19 +20,19 @@ def tcp(port: int) -> Callable[[], None]:
 
 def wait_listening(proc: subprocess.Popen, probe: Callable[[], None], what: str,
                    log: Callable[[], str] = lambda: "", seconds: float = 20,
-                   error: type[Exception] = EngineError) -> None:
-    """Return once ``probe`` no longer raises OSError; raise ``error`` if the process exits first
-    (with the tail of ``log()``) or after ``seconds``."""
+                   error: type[Exception] = EngineError, interval: float = 0.05) -> None:
+    """Return once ``probe`` no longer raises OSError, tried every ``interval`` seconds; raise
+    ``error`` with the tail of ``log()`` if the process exits first or after ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise error(f"{what} exited: {log()[-2000:]}")
+            raise error(f"{what} exited ({proc.returncode}): {log()[-2000:]}")
         try:
             probe()
             return
         except OSError:
-            time.sleep(0.05)
-    raise error(f"{what}: not listening after {seconds:g} s")
+            time.sleep(interval)
+    raise error(f"{what}: not listening after {seconds:g} s: {log()[-2000:]}")
 
 
 def stop(proc: subprocess.Popen | None, timeout: float = 15, group: bool = True) -> None:

@@ -94,8 +94,10 @@ def forged_dsn(n: int = 0) -> bytes:
     return dsn([hop_postfix("spam-bot.test", "unknown", "203.0.113.66")], n=n)
 
 
-def plain_bounce(n: int = 0) -> bytes:
-    """A non-RFC-3464 bounce (qmail style): plain text, quoting the spam after the report."""
+def plain_bounce(n: int = 0, hop: str = "") -> bytes:
+    """A non-RFC-3464 bounce (qmail style): plain text, quoting the spam (its hop: ``hop``, by
+    default a botnet's) after the report."""
+    hop = hop or hop_postfix("spam-bot.test", "unknown", "203.0.113.67")
     return _crlf(f"""\
 From: MAILER-DAEMON@{FOREIGN_MX}
 To: alice@example.org
@@ -113,13 +115,23 @@ Sorry, no mailbox here by that name. (#5.1.1)
 --- Below this line is a copy of the message.
 
 Return-Path: <alice@example.org>
-{hop_postfix("spam-bot.test", "unknown", "203.0.113.67")}
+{hop}
 From: alice@example.org
 To: nobody@foreign.test
 Subject: Cheap watches
 
 Buy now.
 """)
+
+
+# The joe-job's forged hop: the spammer's bot greeted the victim's MX as our relay.
+FORGED_RELAY_HOP = hop_postfix("smtp1.out.example.org", "unknown", "203.0.113.99")
+
+
+def forged_hop_bounce(n: int = 0) -> bytes:
+    """Backscatter whose returned spam carries our relay's name at a foreign address: refused by
+    the milter (no rescue), never by Postfix's body_checks (templates/postfix/body_checks.j2)."""
+    return plain_bounce(n, hop=FORGED_RELAY_HOP)
 
 
 def autoreply(n: int = 0) -> bytes:
@@ -249,3 +261,6 @@ def relay_bounce(n: int = 0) -> bytes:
 # The storm mix: backscatter kinds (name, builder) and the legitimate trickle.
 BACKSCATTER = (("rfc3464", forged_dsn), ("plain-bounce", plain_bounce), ("autoreply", autoreply),
                ("virus", virus_notice))
+# Kinds a storm sends only when asked (--kinds): kept out of the default mix, so that its figures
+# stay comparable from run to run.
+OPTIONAL_BACKSCATTER = (("forged-hop", forged_hop_bounce),)

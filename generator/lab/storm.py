@@ -33,7 +33,9 @@ from pathlib import Path
 
 from .. import batv as batv_scheme, engines, report
 from ..engines.spamd import free_port
+from ..errors import UsageError
 from ..renderer import inventory
+from ..report.page import require_charts
 from . import mail as samples, storm_page
 from .postfix_lab import PostfixLab
 from .site import EXAMPLE, FOREIGN, MX1, OUR_RELAY, example_site
@@ -337,16 +339,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=0,
                     help="the milter's scans in flight (default 0: as many as spamd children)")
     names = [k for k, _ in samples.BACKSCATTER]
+    optional = [k for k, _ in samples.OPTIONAL_BACKSCATTER]
     ap.add_argument("--kinds", default=",".join(names),
-                    help=f"comma-separated backscatter kinds of the mix (default: all of {','.join(names)})")
+                    help=f"comma-separated backscatter kinds of the mix (default: all of {','.join(names)}; "
+                    f"also: {','.join(optional)})")
     ap.add_argument("--json", metavar="FILE", help='write {"ceiling_per_s", "runs": [...]} to FILE')
     ap.add_argument("--html", metavar="FILE", help="write a page with charts per run (refusals/s by family, SAV and "
                     "milter latency, deliveries over time) to FILE")
     args = ap.parse_args(argv)
+    if args.html:
+        try:
+            require_charts()  # before the storm, not after it
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     wanted = args.kinds.split(",")
-    if not wanted or set(wanted) - set(names):
-        ap.error(f"--kinds: choose from {','.join(names)}")
-    kinds = tuple(k for k in samples.BACKSCATTER if k[0] in wanted)
+    if not wanted or set(wanted) - set(names + optional):
+        ap.error(f"--kinds: choose from {','.join(names + optional)}")
+    kinds = tuple(k for k in samples.BACKSCATTER + samples.OPTIONAL_BACKSCATTER if k[0] in wanted)
     labs = []
     with tempfile.TemporaryDirectory(prefix="bouncegen-storm-") as t:
         tmp = Path(t)

@@ -6,7 +6,7 @@ relays' maillogs) records; the inbound side (the BouncegenRescue SpamAssassin pl
 looks up the Message-IDs a bounce, notice or auto-reply refers to. A Message-ID is never stored
 in clear: an entry is HMAC-SHA256(site key, normalised ID), so the store tells nobody who wrote
 to whom, and an entry cannot be forged without the key. The format is fixed; the Perl reader in
-sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm implements the same normalisation and key:
+sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue/Ledger.pm implements the same normalisation and key:
 
 - normalised Message-ID (:func:`keys.normalise`): the text between the first ``<`` and the next
   ``>`` (without brackets: the first token of the stripped value), all white space removed, the

@@ -31,6 +31,7 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..errors import UsageError
 from . import keys
@@ -112,8 +113,8 @@ def _fix(user: str, need: Need) -> str:
     """The path's owner and mode, and the one command that gives USER what NEED asks for, by the
     documented layout (group bouncegen)."""
     st = need.path.stat()
-    owner = pwd.getpwuid(st.st_uid).pw_name if _known_uid(st.st_uid) else str(st.st_uid)
-    group = grp.getgrgid(st.st_gid).gr_name if _known_gid(st.st_gid) else str(st.st_gid)
+    owner = _name(st.st_uid, pwd.getpwuid) or str(st.st_uid)
+    group = _name(st.st_gid, grp.getgrgid) or str(st.st_gid)
     pw = pwd.getpwnam(user)
     gids = os.getgrouplist(user, pw.pw_gid)
     group_bits = {"r": stat.S_IRGRP, "w": stat.S_IWGRP, "x": stat.S_IXGRP}
@@ -129,25 +130,18 @@ def _fix(user: str, need: Need) -> str:
         steps.append(f"chgrp {SERVICE_GROUP} {need.path}")
     if not group_has:
         steps.append(f"chmod g+{need.bits}{'s' if stat.S_ISDIR(st.st_mode) and 'w' in need.bits else ''} {need.path}")
-    if not any(grp.getgrgid(g).gr_name == SERVICE_GROUP for g in gids if _known_gid(g)):
+    if SERVICE_GROUP not in (_name(g, grp.getgrgid) for g in gids):
         steps.append(f"adduser {user} {SERVICE_GROUP}{restart}")
     return f"{shown}: {' && '.join(steps) or 'a restart of the reader (its groups are read at start)'}"
 
 
-def _known_uid(uid: int) -> bool:
+def _name(ident: int, lookup: Callable[[int], tuple]) -> str | None:
+    """The name the passwd or group database (LOOKUP: pwd.getpwuid, grp.getgrgid) gives the
+    numeric IDENT; None when it has no entry for it."""
     try:
-        pwd.getpwuid(uid)
-        return True
+        return lookup(ident)[0]
     except KeyError:
-        return False
-
-
-def _known_gid(gid: int) -> bool:
-    try:
-        grp.getgrgid(gid)
-        return True
-    except KeyError:
-        return False
+        return None
 
 
 def readers(user: str | None) -> list[str]:

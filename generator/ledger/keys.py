@@ -1,7 +1,8 @@
 """Message-ID normalisation, entry keys and the site key file of the sent-mail ledger.
 
-The same rules are implemented in Perl by the BouncegenRescue plugin (``_ledger_normalise``,
-``_ledger_entry``, ``_ledger_key``); change neither without the other.
+The same rules are implemented in Perl by the BouncegenRescue plugin's ledger client
+(sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue/Ledger.pm: ``normalise``, ``entry``, ``_key``);
+change neither without the other.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from . import keys
 
 DEFAULT_DAYS = defaults.LEDGER_DAYS
 MAX_DAYS = defaults.LEDGER_MAX_DAYS
-REDIS_PREFIX = "bouncegen:sent:"
+REDIS_PREFIX = defaults.REDIS_PREFIX
 REDIS_DEFAULT_PORT = defaults.REDIS_PORT
 DEFAULT_TIMEOUT = defaults.LEDGER_TIMEOUT  # seconds: connect and each command
 

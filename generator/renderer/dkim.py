@@ -18,8 +18,10 @@ import binascii
 import re
 from dataclasses import dataclass
 
-DEFAULT_MAX_AGE_DAYS = 30
-MAX_AGE_DAYS = 365
+from .. import defaults
+
+DEFAULT_MAX_AGE_DAYS = defaults.DKIM_MAX_AGE_DAYS
+MAX_AGE_DAYS = defaults.DKIM_MAX_MAX_AGE_DAYS
 MIN_RSA_BITS = 1024  # RFC 8301: verifiers must not accept shorter keys
 MAX_KEY_FILE = 64 * 1024
 

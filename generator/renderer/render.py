@@ -120,6 +120,9 @@ def environment() -> jinja2.Environment:
     env.filters["address_fragment"] = netpatterns.address_fragment
     env.filters["points"] = points
     env.globals["sa_plugin_source"] = sa_plugin_source
+    env.globals["sa_plugin_module"] = sa_plugin_module
+    env.globals["sa_plugin_split"] = sa_plugin_split
+    env.globals["sa_module_end"] = SA_MODULE_END
     return env
 
 
@@ -130,9 +133,34 @@ def points(value: float) -> str:
     return "%.1f" % value if value < 1 or round(value, 1) == value else "%.2f" % value
 
 
+# Ends each module bundled into a rendered plugin (templates/spamassassin/_plugin.pm.j2): a
+# quoted here-document, so a module's text is taken as it is written.
+SA_MODULE_END = "__BOUNCEGEN_MODULE__"
+
+
 def sa_plugin_source(name: str) -> str:
-    """The text of a packaged SpamAssassin plugin (sa_plugin/), rendered verbatim into the output."""
+    """The text of a packaged SpamAssassin plugin or module (sa_plugin/NAME, the path of its
+    package), rendered verbatim into the output."""
     return (data_dir("sa_plugin") / name).read_text(encoding="utf-8").rstrip("\n")
+
+
+def sa_plugin_module(name: str) -> str:
+    """The text of a module bundled into a plugin. It sits in a here-document: its end marker
+    would end it early, and POD there would show in perldoc as the plugin's own."""
+    text = sa_plugin_source(name)
+    if re.search(rf"^(?:{SA_MODULE_END}$|=[a-z])", text, re.M):
+        raise TemplateError(f"sa_plugin/{name}: a bundled module holds POD or the line {SA_MODULE_END}")
+    return text
+
+
+def sa_plugin_split(name: str) -> tuple[str, str]:
+    """A plugin's text cut before its package line: its comments and POD, then its code (the
+    modules it uses are bundled in between)."""
+    text = sa_plugin_source(name)
+    m = re.search(r"^package ", text, re.M)
+    if m is None:
+        raise TemplateError(f"sa_plugin/{name}: no package line")
+    return text[:m.start()].rstrip("\n"), text[m.start():]
 
 
 # A host name's top-level domain as written in a uri rule's regular expression ("boxbe\.com").

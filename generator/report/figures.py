@@ -136,6 +136,12 @@ def _compile(table, attr):
     return [(re.compile(getattr(e, attr) if attr else e[0]), e) for e in table]
 
 
+def _first_label(compiled, text: str) -> str:
+    """The label of the first (pattern, label) entry of COMPILED (by _compile) whose pattern TEXT
+    matches; "other" when none does."""
+    return next((label for rx, (_, label) in compiled if rx.search(text)), "other")
+
+
 class Figures:
     """The sink of reader.read: one method per shape event."""
 
@@ -202,11 +208,6 @@ class Figures:
             return min(known)[1]
         return rules[0].removeprefix("BG_").lower() if rules else "other"
 
-    def _tempfail_reason(self, why: str) -> str:
-        for rx, (_, label) in self._tempfail_rx:
-            if rx.search(why):
-                return label
-        return "other"
 
     # -- events (shapes.py) ---------------------------------------------------------------------
     def decision(self, ts: float, g: dict, facts: dict, host: str) -> None:
@@ -229,7 +230,7 @@ class Figures:
         # A content verdict (spamd was asked), or a tempfail.
         ms = float(g["ms"])
         if verdict == "tempfail":
-            self.tempfail[self._tempfail_reason(reason)] += 1
+            self.tempfail[_first_label(self._tempfail_rx, reason)] += 1
             self._hour(hour, "tempfailed")
             self._bucket(bucket, "tempfailed")
             if g["points"] is None:
@@ -262,20 +263,14 @@ class Figures:
         n = 1 + int(g.get("more") or 0)
         self.relay[facts["what"]] += n
 
-    def _map_family(self, text: str) -> str:
-        for rx, (_, fam) in self._map_rx:
-            if rx.search(text):
-                return fam
-        return "other"
-
     def map_reject(self, ts: float, g: dict, facts: dict, host: str) -> None:
         bucket, hour = self._tick(ts, host)
-        self.refused.add(bucket, hour, f"{g['where']}_checks", self._map_family(g["text"]))
+        self.refused.add(bucket, hour, f"{g['where']}_checks", _first_label(self._map_rx, g["text"]))
         self._hour(hour, "refused")
         self._source(g["host"], g["ip"], True)
 
     def data_reject(self, ts: float, g: dict, facts: dict, host: str) -> None:
-        family = self._map_family(g["text"])
+        family = _first_label(self._map_rx, g["text"])
         if family == "other":  # another site's smtpd_data_restrictions: not bouncegen's
             return
         bucket, hour = self._tick(ts, host)
@@ -301,7 +296,7 @@ class Figures:
 
     def milter_warning(self, ts: float, g: dict, facts: dict, host: str) -> None:
         self._tick(ts, host)
-        self.milter_warnings[f"{g['milter']}: {self._tempfail_reason(g['why'])}"] += 1
+        self.milter_warnings[f"{g['milter']}: {_first_label(self._tempfail_rx, g['why'])}"] += 1
 
     def session(self, ts: float, g: dict, facts: dict, host: str) -> None:
         counts = dict(kv.split("=", 1) for kv in g["counts"].split())

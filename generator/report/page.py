@@ -4,7 +4,7 @@ STORM_ARGS=--html FILE` and `bouncegen check --html FILE` all build theirs with 
 Charts are static SVG drawn by matplotlib and inlined in the page: no script, no font, no file
 and no network is needed to view it (an admin opens it from a mail attachment or an air-gapped
 jump host), it prints, and it is Debian's python3-matplotlib on a host that installs the
-package. Why matplotlib rather than an embedded Vega-Lite or Plotly spec: those need their
+package (recommended, not required: only --html needs it). Why matplotlib rather than an embedded Vega-Lite or Plotly spec: those need their
 JavaScript runtime (0.5-3 MB) inlined in every page, and a page that draws itself in the
 browser cannot be checked without a browser; matplotlib is the well-kept reference plotting
 library of Python, and its SVG backend writes glyphs as paths (svg.fonttype = "path"), so
@@ -51,6 +51,20 @@ tr.bad td{color:#b00020}.note{font-size:12px;color:#555;margin:6px 0 0}
 
 MIN_BUCKETS = 20  # a time axis spans at least this many buckets
 
+# matplotlib is optional (pip: the [html] extra; the Debian package recommends python3-matplotlib):
+# an MX that never draws a page need not carry it. Without it --html fails in one line.
+MISSING_MATPLOTLIB = ("--html: the charts need matplotlib, which is not installed: "
+                      "apt install python3-matplotlib, or pip install 'bouncegen[html]'")
+
+
+def require_charts() -> None:
+    """Exit 2 in one line when matplotlib is missing: called by --html before a corpus run, a
+    storm or a long log is read, not after."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError(MISSING_MATPLOTLIB) from None
+
 
 def _legend(ax, n: int) -> None:
     # Above the plot, never over the bars; constrained layout makes room for it.
@@ -63,6 +77,7 @@ def color(name: str, i: int = 0) -> str:
 
 
 def _figure(width: float = 7.2, height: float = 3.0):
+    require_charts()
     import matplotlib
     from matplotlib.figure import Figure
 

@@ -59,22 +59,6 @@ What it cannot prove: a signature is a property of the message, not of the envel
 who holds a message we signed (a list archive, a mail to him) can replay its header, unchanged,
 within the signature's lifetime; keep C<x=> (OpenDKIM's C<SignatureTTL>) and the maximum age short.
 
-=head1 SETTINGS (site configuration only)
-
-=over
-
-=item bouncegen_dkim_key DOMAIN SELECTOR PUBLIC_KEY
-
-One of our signing keys: the domain (C<d=>), the selector (C<s=>) and the RSA public key as the
-DNS record's C<p=> (base64 of the DER SubjectPublicKeyInfo). Checked by Mail::DKIM when the
-configuration is read: a key it cannot load is a lint error.
-
-=item bouncegen_dkim_max_age_days N
-
-How many days after its C<t=> a signature counts (1 to 365, default 30).
-
-=back
-
 =cut
 
 package Mail::SpamAssassin::Plugin::BouncegenDKIM;
@@ -84,15 +68,20 @@ use warnings;
 use re 'taint';
 
 use Mail::SpamAssassin::Plugin;
+use Mail::SpamAssassin::Conf;
 use Mail::SpamAssassin::Logger;
 use Mail::SpamAssassin::Util;
 use Mail::DKIM::Verifier;
 use Mail::DKIM::PublicKey;
 use Net::DNS;
+use Mail::SpamAssassin::Plugin::Bouncegen::Common qw(admin_setting days_setting walk_parts);
+use Mail::SpamAssassin::Plugin::Bouncegen::Defaults qw(DKIM_MAX_AGE_DAYS DKIM_MAX_MAX_AGE_DAYS);
 
-our @ISA = qw(Mail::SpamAssassin::Plugin);
-our $VERSION = '0.1.0';
+# Common's constructor registers EVAL_RULES and the settings below.
+our @ISA = qw(Mail::SpamAssassin::Plugin::Bouncegen::Common);
+our $VERSION = $Mail::SpamAssassin::Plugin::Bouncegen::Defaults::VERSION;
 
+use constant EVAL_RULES => qw(bouncegen_dkim_ours);
 use constant {
   MAX_ORIGINALS => 8,              # returned originals of one message that are verified
   MAX_ORIGINAL  => 1024 * 1024,    # bytes of one returned original that are verified
@@ -102,59 +91,58 @@ use constant {
 
 my $LABEL = qr/[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?/;
 
-sub new {
-  my ($class, $mailsa) = @_;
-  $class = ref($class) || $class;
-  my $self = $class->SUPER::new($mailsa);
-  bless($self, $class);
-  $self->register_eval_rule('bouncegen_dkim_ours');
-  $self->set_config($mailsa->{conf});
-  return $self;
-}
+sub settings {
+  my @cmds;
 
-sub set_config {
-  my ($self, $conf) = @_;
-  $conf->{parser}->register_commands([
-    {
-      setting => 'bouncegen_dkim_key',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        my @w = split(' ', $value // '');
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless @w;
-        return $Mail::SpamAssassin::Conf::INVALID_VALUE unless @w == 3;
-        my ($domain, $selector, $p) = (lc $w[0], lc $w[1], $w[2]);
-        return $Mail::SpamAssassin::Conf::INVALID_VALUE
-          unless $domain =~ /\A$LABEL(?:\.$LABEL)+\z/ && $selector =~ /\A$LABEL(?:\.$LABEL)*\z/
-                 && $p =~ m{\A[A-Za-z0-9+/]+={0,2}\z};
-        my $record = "v=DKIM1; k=rsa; p=$p";
-        # Mail::DKIM loads the key now (Crypt::OpenSSL::RSA), so that a broken key is a lint
-        # error rather than a rescue that never fires.
-        my $ok = eval {
-          my $pk = Mail::DKIM::PublicKey->parse($record);
-          $pk->check;
-          $pk->cork or die "cannot load the key\n";
-          1;
-        };
-        return $Mail::SpamAssassin::Conf::INVALID_VALUE unless $ok;
-        $conf->{bouncegen_dkim_keys}->{"$selector._domainkey.$domain"} =
-          Mail::SpamAssassin::Util::untaint_var($record);    # checked above
-      },
-    },
-    {
-      setting => 'bouncegen_dkim_max_age_days',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
-        return $Mail::SpamAssassin::Conf::INVALID_VALUE
-          unless $value =~ /\A([0-9]{1,3})\z/ && $1 >= 1 && $1 <= 365;
-        $conf->{bouncegen_dkim_max_age_days} = 0 + $1;
-      },
-    },
-  ]);
+=head1 SETTINGS (site configuration only)
+
+=over
+
+=item bouncegen_dkim_max_age_days N
+
+How many days after its C<t=> a signature counts (a whole number, 1 to 365, default 30).
+
+=cut
+
+  push(@cmds, days_setting('bouncegen_dkim_max_age_days', DKIM_MAX_AGE_DAYS, DKIM_MAX_MAX_AGE_DAYS));
+
+=item bouncegen_dkim_key DOMAIN SELECTOR PUBLIC_KEY
+
+One of our signing keys: the domain (C<d=>), the selector (C<s=>) and the RSA public key as the
+DNS record's C<p=> (base64 of the DER SubjectPublicKeyInfo). Checked by Mail::DKIM when the
+configuration is read: a key it cannot load is a lint error. One line a key; none by default
+(then C<bouncegen_dkim_ours()> is always false).
+
+=cut
+
+  push(@cmds, admin_setting('bouncegen_dkim_key', $Mail::SpamAssassin::Conf::CONF_TYPE_STRING, {}, sub {
+    my ($conf, $key, $value, $line) = @_;
+    my @w = split(' ', $value // '');
+    return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless @w;
+    return $Mail::SpamAssassin::Conf::INVALID_VALUE unless @w == 3;
+    my ($domain, $selector, $p) = (lc $w[0], lc $w[1], $w[2]);
+    return $Mail::SpamAssassin::Conf::INVALID_VALUE
+      unless $domain =~ /\A$LABEL(?:\.$LABEL)+\z/ && $selector =~ /\A$LABEL(?:\.$LABEL)*\z/
+             && $p =~ m{\A[A-Za-z0-9+/]+={0,2}\z};
+    my $record = "v=DKIM1; k=rsa; p=$p";
+    # Mail::DKIM loads the key now (Crypt::OpenSSL::RSA), so that a broken key is a lint
+    # error rather than a rescue that never fires.
+    my $ok = eval {
+      my $pk = Mail::DKIM::PublicKey->parse($record);
+      $pk->check;
+      $pk->cork or die "cannot load the key\n";
+      1;
+    };
+    return $Mail::SpamAssassin::Conf::INVALID_VALUE unless $ok;
+    $conf->{$key}->{"$selector._domainkey.$domain"} = Mail::SpamAssassin::Util::untaint_var($record);    # checked above
+    return;
+  }));
+
+=back
+
+=cut
+
+  return @cmds;
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +152,7 @@ sub set_config {
 sub _originals {
   my ($pms) = @_;
   my $conf = $pms->{conf};
-  my %domains = map { (/\._domainkey\.(.+)\z/)[0] => 1 } keys %{$conf->{bouncegen_dkim_keys} || {}};
+  my %domains = map { (/\._domainkey\.(.+)\z/)[0] => 1 } keys %{$conf->{bouncegen_dkim_key}};
   # Whether a header text holds a signature of one of our domains; an original with more than
   # MAX_SIGS signatures is not verified at all (Mail::DKIM would hash the body once for each).
   my $ours = sub {
@@ -181,11 +169,8 @@ sub _originals {
     return $found;
   };
   my @found;
-  my $msg = $pms->{msg};
-  $msg->find_parts(qr/./);    # make sure the MIME tree is parsed
-  my @todo = ([$msg, 1]);    # the message's own header is the bounce's: never looked at
-  while (my $item = shift @todo) {
-    my ($node, $top) = @$item;
+  walk_parts($pms, sub {
+    my ($node, $top) = @_;
     if (!$top && $node->isa('Mail::SpamAssassin::Message')) {
       # An attached message, parsed by SpamAssassin into its own tree: its text as returned.
       my $head = $node->{pristine_headers} // '';
@@ -194,20 +179,17 @@ sub _originals {
       push @found, [$head . $body, ($body =~ /\S/ ? 1 : 0)] if $ours->($h);
     } elsif ($node->is_leaf) {
       my $ct = lc($node->get_header('content-type') // $node->{type} // '');
-      if ($ct =~ m{\A\s*(?:text|message)/}) {
-        my $text = eval { $node->decode(MAX_ORIGINAL) };
-        if (defined $text && $text =~ /DKIM-Signature/i) {
-          $text =~ s/\r\n?/\n/g;
-          if ($ct =~ m{\A\s*text/rfc822-headers\b}) {
-            push @found, [$text, 0] if $ours->($text);
-          } else {
-            push @found, map { [$_, 0] } grep { $ours->($_) } _inline_blocks($text);
-          }
-        }
+      return unless $ct =~ m{\A\s*(?:text|message)/};
+      my $text = eval { $node->decode(MAX_ORIGINAL) };
+      return unless defined $text && $text =~ /DKIM-Signature/i;
+      $text =~ s/\r\n?/\n/g;
+      if ($ct =~ m{\A\s*text/rfc822-headers\b}) {
+        push @found, [$text, 0] if $ours->($text);
+      } else {
+        push @found, map { [$_, 0] } grep { $ours->($_) } _inline_blocks($text);
       }
     }
-    push @todo, map { [$_, 0] } @{$node->{body_parts} || []};
-  }
+  });
   splice(@found, MAX_ORIGINALS) if @found > MAX_ORIGINALS;
   return @found;
 }
@@ -246,23 +228,23 @@ sub _inline_blocks {
 
 sub bouncegen_dkim_ours {
   my ($self, $pms) = @_;
-  return $pms->{bouncegen_dkim_ours} if exists $pms->{bouncegen_dkim_ours};
-  my $conf = $pms->{conf};
-  my $found = 0;
-  if (%{$conf->{bouncegen_dkim_keys} || {}}) {
-    my $resolver = Mail::SpamAssassin::Plugin::BouncegenDKIM::Keys->new($conf->{bouncegen_dkim_keys});
-    for my $orig (_originals($pms)) {
-      my $why = eval { _verify($conf, $resolver, @$orig) };
-      if ($@) {
-        dbg("bouncegen: dkim: verification failed: $@");
-      } elsif ($why) {
-        dbg("bouncegen: dkim: our signature in the returned original: $why");
-        $found = 1;
-        last;
-      }
+  return $pms->{bouncegen_dkim_ours} //= _ours($pms->{conf}, $pms);
+}
+
+sub _ours {
+  my ($conf, $pms) = @_;
+  return 0 unless %{$conf->{bouncegen_dkim_key}};
+  my $resolver = Mail::SpamAssassin::Plugin::BouncegenDKIM::Keys->new($conf->{bouncegen_dkim_key});
+  for my $orig (_originals($pms)) {
+    my $why = eval { _verify($conf, $resolver, @$orig) };
+    if ($@) {
+      dbg("bouncegen: dkim: verification failed: $@");
+    } elsif ($why) {
+      dbg("bouncegen: dkim: our signature in the returned original: $why");
+      return 1;
     }
   }
-  return $pms->{bouncegen_dkim_ours} = $found;
+  return 0;
 }
 
 # A string saying why the original carries a valid signature of ours, or undef.
@@ -283,11 +265,11 @@ sub _verify {
     $dkim->PRINT($text);
     $dkim->CLOSE;
   }
-  my $max_age = 86400 * ($conf->{bouncegen_dkim_max_age_days} // 30);
+  my $max_age = 86400 * $conf->{bouncegen_dkim_max_age_days};
   my $now = time;
   for my $sig ($dkim->signatures) {
     my ($d, $s) = (lc($sig->domain // ''), lc($sig->selector // ''));
-    next unless $conf->{bouncegen_dkim_keys}->{"$s._domainkey.$d"};
+    next unless $conf->{bouncegen_dkim_key}->{"$s._domainkey.$d"};
     my $result = $sig->result // '';
     my $detail = $sig->result_detail // $result;
     # Without a body, the header hash (which covers bh=) is what proves the signature: Mail::DKIM

@@ -97,41 +97,17 @@ forgeable (joe-job ratware mints Message-IDs in the forged sender's domain): it 
 without a ledger, and is always false when C<bouncegen_ledger> is set. A quoted C<Message-ID:>
 of the original is never evidence by its domain.
 
-=head1 SETTINGS (site configuration only)
+=head2 BATV
 
-=over
-
-=item bouncegen_relay HOST [ADDRESS[/LEN] ...]
-
-An outbound relay: its host name (or a glob with C<*> and C<?>, the last two labels literal)
-and its public addresses or ranges (IPv4 /16 or narrower, IPv6 /32 or narrower).
-
-=item bouncegen_domain DOMAIN ...
-
-The site's mail domains (ASCII; IDN in its xn-- form).
-
-=item bouncegen_ledger STORE_URL
-
-The sent-mail ledger: C<sqlite:/absolute/path.db> (read with DBI and DBD::SQLite; the spamd
-user needs write access to the database's directory for SQLite's WAL index) or
-C<redis://[:password@]host[:port][/db]> (read with SpamAssassin's TinyRedis; the password is
-never logged).
-
-=item bouncegen_ledger_key /PATH
-
-The site key file (64 hex characters), readable by the spamd user.
-
-=item bouncegen_ledger_days N
-
-How many days a recorded Message-ID counts (1 to 365, default 30).
-
-=item bouncegen_ledger_timeout SECONDS
-
-How long one lookup may take, connection included (0.1 to 30, default 2).
-
-=back
-
-Any other value is refused (a lint error), so that a setting can never widen a match.
+With C<bouncegen_batv_keys> set, C<bouncegen_batv_hit()> is true when the first
+C<Delivered-To:>, C<X-Original-To:> or C<Envelope-To:> header (the ones the delivery agent
+prepends: Postfix local(8)/virtual(8), Exim) holds a valid, unexpired BATV tag of one of the
+C<bouncegen_batv_domain>s: C<prvs=KDDDSSSSSS=user@domain>, K a key number of the key file, DDD
+the expiry day (days since 1970 modulo 1000) at most C<bouncegen_batv_days> ahead, SSSSSS the
+first three bytes (hex) of HMAC-SHA1 keyed with key K's text over C<K>, C<DDD> and the plain
+address (domain lower-cased), as Exim's C<${prvs...}> computes it. Only our relays know the keys,
+so a valid tag proves that the message answers mail we sent. A key file that cannot be read is
+no evidence (logged once a minute).
 
 =cut
 
@@ -142,22 +118,28 @@ use warnings;
 use re 'taint';
 
 use Mail::SpamAssassin::Plugin;
+use Mail::SpamAssassin::Conf;
+use Mail::SpamAssassin::Conf::Parser;
 use Mail::SpamAssassin::Logger;
-use Mail::SpamAssassin::Timeout;
-use Mail::SpamAssassin::Util;
 use Digest::SHA ();
 use Socket qw(inet_pton AF_INET AF_INET6);
+use Mail::SpamAssassin::Plugin::Bouncegen::Common
+  qw(admin_setting days_setting range_setting path_setting walk_parts);
+use Mail::SpamAssassin::Plugin::Bouncegen::Defaults
+  qw(LEDGER_DAYS LEDGER_MAX_DAYS LEDGER_TIMEOUT BATV_DAYS BATV_MAX_DAYS);
+use Mail::SpamAssassin::Plugin::BouncegenRescue::Ledger;
 
-our @ISA = qw(Mail::SpamAssassin::Plugin);
-our $VERSION = '0.1.0';
+# Common's constructor registers EVAL_RULES and the settings below.
+our @ISA = qw(Mail::SpamAssassin::Plugin::Bouncegen::Common);
+our $VERSION = $Mail::SpamAssassin::Plugin::Bouncegen::Defaults::VERSION;
 
+use constant EVAL_RULES => qw(bouncegen_rescue bouncegen_reply_msgid bouncegen_ledger_hit
+                              bouncegen_ledger_unavail bouncegen_batv_hit);
 use constant {
   MAX_TEXT => 1024 * 1024,   # bytes of one decoded part that are searched
   MAX_HOP  => 4096,          # characters of one unfolded Received: hop
   MAX_FOLD => 40,            # continuation lines of one hop
   MAX_REFS => 64,            # Message-IDs of one message looked up in the ledger
-  WARN_EVERY => 60,          # seconds between two log lines about a ledger outage
-  REDIS_PREFIX => 'bouncegen:sent:',
 };
 
 my $LDH_LABEL  = qr/[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?/;
@@ -173,129 +155,137 @@ my @NON_GLOBAL = map { _parse_cidr($_, 1) } qw(
   ::/127 fc00::/7 fe80::/10 ff00::/8 64:ff9b:1::/48 2001::/23 2002::/16
 );
 
-sub new {
-  my ($class, $mailsa) = @_;
-  $class = ref($class) || $class;
-  my $self = $class->SUPER::new($mailsa);
-  bless($self, $class);
-  $self->register_eval_rule('bouncegen_rescue');
-  $self->register_eval_rule('bouncegen_reply_msgid');
-  $self->register_eval_rule('bouncegen_ledger_hit');
-  $self->register_eval_rule('bouncegen_ledger_unavail');
-  $self->register_eval_rule('bouncegen_batv_hit');
-  $self->set_config($mailsa->{conf});
-  $self->_batv_config($mailsa->{conf});
-  return $self;
-}
-
 # ---------------------------------------------------------------------------------------------
 # Configuration: strict, so that no value can widen a match.
 
-sub set_config {
-  my ($self, $conf) = @_;
-  $conf->{parser}->register_commands([
-    {
-      setting => 'bouncegen_relay',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        my ($host, @nets) = split(' ', lc($value // ''));
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $host;
-        my $relay = _parse_host($host, 1) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
-        for my $n (@nets) {
-          my $net = _parse_cidr($n) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
-          return $Mail::SpamAssassin::Conf::INVALID_VALUE if _non_global($net->{addr});
-          push @{$relay->{nets}}, $net;
-        }
-        push @{$conf->{bouncegen_relays}}, $relay;
-      },
-    },
-    {
-      setting => 'bouncegen_domain',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        my @domains = split(' ', lc($value // ''));
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless @domains;
-        for my $d (@domains) {
-          my $h = _parse_host($d, 0) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
-          $conf->{bouncegen_domains}->{$h->{name}} = 1;
-        }
-      },
-    },
-    {
-      setting => 'bouncegen_ledger',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
-        my $store = _parse_store($value) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
-        $conf->{bouncegen_ledger} = $store;
-      },
-    },
-    {
-      setting => 'bouncegen_ledger_key',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
-        return $Mail::SpamAssassin::Conf::INVALID_VALUE
-          unless $value =~ m{\A(/[A-Za-z0-9._/-]+)\z} && $value !~ m{(?:\A|/)\.\.(?:/|\z)};
-        $conf->{bouncegen_ledger_key} = Mail::SpamAssassin::Util::untaint_var($1);    # checked above
-      },
-    },
-    {
-      setting => 'bouncegen_ledger_days',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
-        return $Mail::SpamAssassin::Conf::INVALID_VALUE
-          unless $value =~ /\A([0-9]{1,3})\z/ && $1 >= 1 && $1 <= 365;
-        $conf->{bouncegen_ledger_days} = 0 + $1;
-      },
-    },
-    {
-      setting => 'bouncegen_ledger_timeout',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
-        return $Mail::SpamAssassin::Conf::INVALID_VALUE
-          unless $value =~ /\A([0-9]{1,2}(?:\.[0-9]{1,3})?)\z/ && $1 >= 0.1 && $1 <= 30;
-        $conf->{bouncegen_ledger_timeout} = 0 + $1;
-      },
-    },
-  ]);
+sub settings {
+  my @cmds;
+
+=head1 SETTINGS (site configuration only)
+
+Any value other than those described here is refused (a lint error), so that a setting can
+never widen a match.
+
+=over
+
+=item bouncegen_relay HOST [ADDRESS[/LEN] ...]
+
+An outbound relay: its host name (or a glob with C<*> and C<?>, the last two labels literal)
+and its public addresses or ranges (IPv4 /16 or narrower, IPv6 /32 or narrower). One line a
+relay; no relay by default (then C<bouncegen_rescue()> is always false).
+
+=cut
+
+  push(@cmds, admin_setting('bouncegen_relay', $Mail::SpamAssassin::Conf::CONF_TYPE_STRING, [], sub {
+    my ($conf, $key, $value, $line) = @_;
+    my ($host, @nets) = split(' ', lc($value // ''));
+    return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $host;
+    my $relay = _parse_host($host, 1) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
+    for my $n (@nets) {
+      my $net = _parse_cidr($n) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
+      return $Mail::SpamAssassin::Conf::INVALID_VALUE if _non_global($net->{addr});
+      push @{$relay->{nets}}, $net;
+    }
+    push @{$conf->{$key}}, $relay;
+    return;
+  }));
+
+=item bouncegen_domain DOMAIN ...
+
+The site's mail domains (ASCII; IDN in its xn-- form).
+
+=cut
+
+  push(@cmds, admin_setting('bouncegen_domain', $Mail::SpamAssassin::Conf::CONF_TYPE_STRINGLIST, {},
+                            \&_domains_setting));
+
+=item bouncegen_ledger STORE_URL
+
+The sent-mail ledger: C<sqlite:/absolute/path.db> (read with DBI and DBD::SQLite; the spamd
+user needs write access to the database's directory for SQLite's WAL index) or
+C<redis://[:password@]host[:port][/db]> (read with SpamAssassin's TinyRedis; the password is
+never logged). None by default.
+
+=cut
+
+  push(@cmds, admin_setting('bouncegen_ledger', $Mail::SpamAssassin::Conf::CONF_TYPE_STRING, undef, sub {
+    my ($conf, $key, $value, $line) = @_;
+    return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
+    my $store = Mail::SpamAssassin::Plugin::BouncegenRescue::Ledger::parse_store($value)
+      or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
+    $conf->{$key} = $store;
+    return;
+  }));
+
+=item bouncegen_ledger_key /PATH
+
+The site key file (64 hex characters), readable by the spamd user.
+
+=cut
+
+  push(@cmds, admin_setting('bouncegen_ledger_key', $Mail::SpamAssassin::Conf::CONF_TYPE_STRING, undef,
+                            \&path_setting));
+
+=item bouncegen_ledger_days N
+
+How many days a recorded Message-ID counts (a whole number, 1 to 365, default 30).
+
+=cut
+
+  push(@cmds, days_setting('bouncegen_ledger_days', LEDGER_DAYS, LEDGER_MAX_DAYS));
+
+=item bouncegen_ledger_timeout SECONDS
+
+How long one lookup may take, connection included (0.1 to 30 seconds, default 2; a time unit
+may follow, as in SpamAssassin's own time-outs).
+
+=cut
+
+  push(@cmds, admin_setting('bouncegen_ledger_timeout', $Mail::SpamAssassin::Conf::CONF_TYPE_DURATION,
+                            LEDGER_TIMEOUT, range_setting(\&Mail::SpamAssassin::Conf::Parser::set_duration_value, 0.1, 30)));
+
+=item bouncegen_batv_domain DOMAIN ...
+
+The domains whose envelope senders our relays sign with BATV.
+
+=cut
+
+  push(@cmds, admin_setting('bouncegen_batv_domain', $Mail::SpamAssassin::Conf::CONF_TYPE_STRINGLIST, {},
+                            \&_domains_setting));
+
+=item bouncegen_batv_keys /PATH
+
+The BATV key file (C<bouncegen batv init>): one C<K HEX> line a key; readable by the spamd user.
+None by default (then C<bouncegen_batv_hit()> is always false).
+
+=cut
+
+  push(@cmds, admin_setting('bouncegen_batv_keys', $Mail::SpamAssassin::Conf::CONF_TYPE_STRING, undef,
+                            \&path_setting));
+
+=item bouncegen_batv_days N
+
+How many days a tag is valid (a whole number, 1 to 30, default 7).
+
+=cut
+
+  push(@cmds, days_setting('bouncegen_batv_days', BATV_DAYS, BATV_MAX_DAYS));
+
+=back
+
+=cut
+
+  return @cmds;
 }
 
-# A ledger store URL: sqlite:/abs/path or redis://[:password@]host[:port][/db]. The URL as it
-# may be logged keeps the password out (":***@").
-sub _parse_store {
-  my ($value) = @_;
-  if ($value =~ m{\Asqlite:(/[A-Za-z0-9._/-]+)\z}) {
-    my $path = $1;
-    return if $path =~ m{(?:\A|/)\.\.(?:/|\z)} || $path =~ m{/\z};
-    $path = Mail::SpamAssassin::Util::untaint_var($path);    # checked above; spamd runs with -T
-    return { type => 'sqlite', path => $path, shown => "sqlite:$path" };
-  }
-  if ($value =~ m{\Aredis://(?::([^\s\@/#]*)\@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::([0-9]{1,5}))?(?:/([0-9]{0,5}))?\z}) {
-    my ($pass, $host, $port, $db) = ($1, $2, $3 // 6379, $4);
-    return unless $port >= 1 && $port <= 65535;
-    $db = (defined $db && $db ne '') ? 0 + $db : 0;
-    return if $db > 65535;
-    $pass =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge if defined $pass;
-    $pass = undef if defined $pass && $pass eq '';
-    my $shown = 'redis://' . (defined $pass ? ':***@' : '') . "$host:$port/$db";
-    # checked above; spamd runs with -T and the socket calls refuse tainted values
-    my ($server, $password) = map { Mail::SpamAssassin::Util::untaint_var($_) } ("$host:$port", $pass);
-    return { type => 'redis', server => $server, db => 0 + $db, password => $password, shown => $shown };
+# The code of a list of domains: each a host name, kept as a set (lower-case, no trailing dot).
+sub _domains_setting {
+  my ($conf, $key, $value, $line) = @_;
+  my @domains = split(' ', lc($value // ''));
+  return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless @domains;
+  for my $d (@domains) {
+    my $h = _parse_host($d, 0) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
+    $conf->{$key}->{$h->{name}} = 1;
   }
   return;
 }
@@ -383,7 +373,7 @@ sub _relay_named {
   $name = lc($name);
   $name =~ s/\.\z//;
   return unless $name =~ /\A[a-z0-9_.-]+\z/;
-  for my $r (@{$conf->{bouncegen_relays} || []}) {
+  for my $r (@{$conf->{bouncegen_relay}}) {
     return $r if $r->{re} ? $name =~ $r->{re} : $name eq $r->{name};
   }
   return;
@@ -392,7 +382,7 @@ sub _relay_named {
 sub _our_address {
   my ($conf, $packed) = @_;
   return 0 unless defined $packed;
-  for my $r (@{$conf->{bouncegen_relays} || []}) {
+  for my $r (@{$conf->{bouncegen_relay}}) {
     for my $n (@{$r->{nets}}) { return 1 if _in_net($packed, $n) }
   }
   return 0;
@@ -569,28 +559,22 @@ sub _hops {
 sub _texts {
   my ($pms) = @_;
   return @{$pms->{bouncegen_texts}} if $pms->{bouncegen_texts};
-  my $msg = $pms->{msg};
-  $msg->find_parts(qr/./);    # make sure the MIME tree is parsed
   my @texts;
-  my @todo = ([$msg, 1]);
-  while (my $item = shift @todo) {
-    my ($node, $top) = @$item;
+  walk_parts($pms, sub {
+    my ($node, $top) = @_;
     if (!$top && $node->isa('Mail::SpamAssassin::Message')) {
       push @texts, $node->{pristine_headers} if defined $node->{pristine_headers};
     }
-    if (!$node->is_leaf) {
-      push @todo, map { [$_, 0] } @{$node->{body_parts} || []};
-      next;
-    }
+    return unless $node->is_leaf;
     my $type = lc($node->{type} // '');
-    next unless $type =~ m{\A(?:text|message)/} || $type eq 'application/octet-stream';
+    return unless $type =~ m{\A(?:text|message)/} || $type eq 'application/octet-stream';
     my $text = eval { $node->decode(MAX_TEXT) };
     push @texts, $text if defined $text && $text ne '';
     if ($type eq 'text/html') {
       my (undef, $rendered) = eval { $node->rendered };
       push @texts, $rendered if defined $rendered && $rendered ne '';
     }
-  }
+  });
   $pms->{bouncegen_texts} = \@texts;
   return @texts;
 }
@@ -602,30 +586,30 @@ sub _texts {
 # foreign MTA recorded our relay as its client ("from" evidence) counts. A hop our relay wrote
 # ("by" evidence) counts only at the top of its block (directly below a hop that counts it would
 # add nothing): below a hop whose client was somebody else, it is text that somebody else wrote.
-sub bouncegen_rescue {
-  my ($self, $pms) = @_;
-  return $pms->{bouncegen_rescue} if exists $pms->{bouncegen_rescue};
-  my $conf = $pms->{conf};
-  my $found = 0;
-  if (@{$conf->{bouncegen_relays} || []}) {
-    TEXT: for my $text (_texts($pms)) {
-      my $block = -1;
-      for my $item (_hops($text)) {
-        my ($hop, $b) = @$item;
-        my $top = $b != $block;
-        $block = $b;
-        my $why = _hop_evidence($conf, $hop);
-        my $counts = $why && ($why =~ /\Afrom / || $top);
-        if ($counts) {
-          dbg("bouncegen: rescue: quoted hop $why");
-          $found = 1;
-          last TEXT;
-        }
-        dbg("bouncegen: rescue: no evidence: $why below a hop somebody else wrote") if $why;
+sub _rescued {
+  my ($conf, $pms) = @_;
+  return 0 unless @{$conf->{bouncegen_relay}};
+  for my $text (_texts($pms)) {
+    my $block = -1;
+    for my $item (_hops($text)) {
+      my ($hop, $b) = @$item;
+      my $top = $b != $block;
+      $block = $b;
+      my $why = _hop_evidence($conf, $hop);
+      my $counts = $why && ($why =~ /\Afrom / || $top);
+      if ($counts) {
+        dbg("bouncegen: rescue: quoted hop $why");
+        return 1;
       }
+      dbg("bouncegen: rescue: no evidence: $why below a hop somebody else wrote") if $why;
     }
   }
-  return $pms->{bouncegen_rescue} = $found;
+  return 0;
+}
+
+sub bouncegen_rescue {
+  my ($self, $pms) = @_;
+  return $pms->{bouncegen_rescue} //= _rescued($pms->{conf}, $pms);
 }
 
 sub bouncegen_reply_msgid {
@@ -638,7 +622,7 @@ sub bouncegen_reply_msgid {
       my ($domain) = $1 =~ /\@([a-z0-9.-]+)\z/i or next;
       $domain = lc($domain);
       $domain =~ s/\.\z//;
-      if ($conf->{bouncegen_domains}->{$domain} || _relay_named($conf, $domain)) {
+      if ($conf->{bouncegen_domain}->{$domain} || _relay_named($conf, $domain)) {
         dbg("bouncegen: rescue: $h names $domain");
         return 1;
       }
@@ -647,8 +631,9 @@ sub bouncegen_reply_msgid {
   return 0;
 }
 
+
 # ---------------------------------------------------------------------------------------------
-# The sent-mail ledger (format: bouncegen.ledger, generator/ledger/keys.py).
+# The sent-mail ledger (its client: BouncegenRescue::Ledger; the format: bouncegen.ledger).
 
 sub bouncegen_ledger_hit {
   my ($self, $pms) = @_;
@@ -660,33 +645,6 @@ sub bouncegen_ledger_unavail {
   return $self->_ledger($pms)->{unavail};
 }
 
-# A Message-ID normalised as the Python writer does (keys.normalise), or undef for none. White
-# space and case are ASCII only, so bytes and characters give the same result.
-sub _ledger_normalise {
-  my ($value) = @_;
-  return unless defined $value;
-  my $id;
-  if ($value =~ /<([^>]*)>/) {
-    $id = $1;
-  } else {
-    ($id) = $value =~ /\A[ \t\r\n\f\x0b]*([^ \t\r\n\f\x0b]*)/;
-  }
-  return unless defined $id;
-  $id =~ s/[ \t\r\n\f\x0b]+//g;
-  return if $id eq '';
-  my $at = rindex($id, '@');
-  if ($at >= 0) {
-    (my $domain = substr($id, $at + 1)) =~ tr/A-Z/a-z/;
-    $id = substr($id, 0, $at + 1) . $domain;
-  }
-  return $id;
-}
-
-sub _ledger_entry {
-  my ($key, $id) = @_;
-  utf8::encode($id) if utf8::is_utf8($id);
-  return substr(Digest::SHA::hmac_sha256_hex($id, $key), 0, 32);
-}
 
 # The header fields that name the Message-ID of a returned, attached or quoted original:
 # Message-ID: itself; X-Original-Message-ID:, where a gateway that replaced the ID kept the one
@@ -699,18 +657,15 @@ my $REF_FIELD = qr/(?:X-Original-|Original-)?Message-ID/i;
 # the parser read the original's header as the part's own MIME header: its Message-ID is there.
 sub _part_header_ids {
   my ($pms) = @_;
-  my $msg = $pms->{msg};
-  $msg->find_parts(qr/./);    # make sure the MIME tree is parsed
   my @values;
-  my @todo = map { [$_, 1] } @{$msg->{body_parts} || []};
-  while (my $item = shift @todo) {
-    my ($node) = @$item;
+  walk_parts($pms, sub {
+    my ($node, $top) = @_;
+    return if $top;
     for my $name (sort keys %{$node->{raw_headers} || {}}) {
       next unless $name =~ /\A$REF_FIELD\z/;
       push @values, $node->raw_header($name);
     }
-    push @todo, map { [$_, 1] } @{$node->{body_parts} || []};
-  }
+  });
   return @values;
 }
 
@@ -722,7 +677,7 @@ sub _references {
   my ($pms) = @_;
   my (@ids, %seen);
   my $add = sub {
-    my $id = _ledger_normalise($_[0]);
+    my $id = Mail::SpamAssassin::Plugin::BouncegenRescue::Ledger::normalise($_[0]);
     push @ids, $id if defined $id && !$seen{$id}++ && @ids < MAX_REFS;
   };
   for my $h ('In-Reply-To', 'References') {
@@ -743,6 +698,7 @@ sub _references {
   return @ids;
 }
 
+
 # { hit => 0|1, unavail => 0|1 } for this message, looked up once.
 sub _ledger {
   my ($self, $pms) = @_;
@@ -752,188 +708,23 @@ sub _ledger {
   my $store = $conf->{bouncegen_ledger} or return $res;
   my @ids = _references($pms);
   return $res unless @ids;
-  my ($found, $err) = $self->_ledger_lookup($conf, $store, \@ids);
+  $self->{bouncegen_ledger_client} //= Mail::SpamAssassin::Plugin::BouncegenRescue::Ledger->new;
+  my ($found, $err) = $self->{bouncegen_ledger_client}->lookup(
+    store => $store, key_file => $conf->{bouncegen_ledger_key}, ids => \@ids,
+    days => $conf->{bouncegen_ledger_days}, secs => $conf->{bouncegen_ledger_timeout});
   if (defined $found) {
     $res->{hit} = $found ? 1 : 0;
     dbg("bouncegen: ledger: " . scalar(@ids) . " referenced message-id(s), " . ($found ? 'recorded' : 'none recorded'));
   } else {
     $res->{unavail} = 1;
-    my $now = time;
-    if (!defined $self->{bouncegen_warned} || $now - $self->{bouncegen_warned} >= WARN_EVERY) {
-      $self->{bouncegen_warned} = $now;
-      Mail::SpamAssassin::Logger::log_message("warn", "bouncegen: ledger $store->{shown} unavailable: $err "
-        . "(no rescue from the ledger; BG_LEDGER_UNAVAIL; logged once a minute)");
-    } else {
-      dbg("bouncegen: ledger $store->{shown} unavailable: $err");
-    }
+    $self->warn_limited('ledger', "ledger $store->{shown} unavailable: $err",
+                        '(no rescue from the ledger; BG_LEDGER_UNAVAIL; logged once a minute)');
   }
   return $res;
 }
 
-sub _ledger_key {
-  my ($self, $conf) = @_;
-  my $path = $conf->{bouncegen_ledger_key} // die "no bouncegen_ledger_key set\n";
-  return $self->{bouncegen_key}{$path} if $self->{bouncegen_key}{$path};
-  open(my $fh, '<', $path) or die "cannot read the key file $path: $!\n";
-  local $/;
-  my $text = <$fh> // '';
-  close($fh);
-  $text =~ s/\s+//g;
-  die "the key file $path does not hold 64 hex characters\n" unless $text =~ /\A([0-9A-Fa-f]{64})\z/;
-  return $self->{bouncegen_key}{$path} = pack('H*', $1);
-}
-
-# (1, undef) recorded, (0, undef) not recorded, (undef, error) unknown.
-sub _ledger_lookup {
-  my ($self, $conf, $store, $ids) = @_;
-  my $secs = $conf->{bouncegen_ledger_timeout} // 2;
-  my $days = $conf->{bouncegen_ledger_days} // 30;
-  my ($found, $err);
-  my $t = Mail::SpamAssassin::Timeout->new({ secs => $secs });
-  $t->run_and_catch(sub {
-    eval {
-      my $key = $self->_ledger_key($conf);
-      my %h = map { (_ledger_entry($key, $_) => 1) } @$ids;
-      my @h = sort keys %h;
-      $found = $store->{type} eq 'sqlite'
-        ? $self->_sqlite_lookup($store, \@h, int(time / 86400) - $days, $secs)
-        : $self->_redis_lookup($store, \@h);
-      1;
-    } or do {
-      $err = $@ || 'unknown error';
-      $found = undef;
-    };
-  });
-  if ($t->timed_out) {
-    ($found, $err) = (undef, "no answer within ${secs}s");
-  }
-  if (!defined $found) {
-    # start afresh next time (a reconnect, a new handle)
-    delete $self->{bouncegen_dbh};
-    delete $self->{bouncegen_redis};
-    $err //= 'unknown error';
-    $err =~ s/\s+\z//;
-    $err =~ s/\Q$store->{password}\E/***/g if defined $store->{password};
-  }
-  return ($found, $err);
-}
-
-sub _sqlite_lookup {
-  my ($self, $store, $h, $since, $secs) = @_;
-  my $dbh = $self->{bouncegen_dbh};
-  if (!$dbh) {
-    require DBI;
-    require DBD::SQLite::Constants;
-    # Read-write without create: a missing database is an error, not an empty ledger (and a
-    # WAL reader needs to write the -shm index).
-    $dbh = DBI->connect("dbi:SQLite:dbname=$store->{path}", '', '', {
-      RaiseError => 1, PrintError => 0, AutoCommit => 1,
-      sqlite_open_flags => DBD::SQLite::Constants::SQLITE_OPEN_READWRITE(),
-    });
-    # Below the overall timeout: a busy wait inside SQLite cannot be interrupted by the alarm.
-    $dbh->sqlite_busy_timeout(int($secs * 500));
-    $self->{bouncegen_dbh} = $dbh;
-  }
-  my $sql = 'SELECT 1 FROM sent WHERE h IN (' . join(',', ('?') x @$h) . ') AND day >= ? LIMIT 1';
-  my $row = $dbh->selectrow_arrayref($sql, undef, @$h, $since);
-  return $row ? 1 : 0;
-}
-
-sub _redis_lookup {
-  my ($self, $store, $h) = @_;
-  my $r = $self->{bouncegen_redis};
-  if (!$r) {
-    require Mail::SpamAssassin::Util::TinyRedis;
-    $r = Mail::SpamAssassin::Util::TinyRedis->new(
-      server => $store->{server},
-      on_connect => sub {
-        my ($redis) = @_;
-        $redis->call('AUTH', $store->{password}) if defined $store->{password};
-        $redis->call('SELECT', $store->{db}) if $store->{db};
-      },
-    ) or die "cannot connect to $store->{server}: $!\n";
-    $self->{bouncegen_redis} = $r;
-  }
-  my $n = $r->call('EXISTS', map { REDIS_PREFIX . $_ } @$h);
-  die "unexpected answer to EXISTS\n" unless defined $n && $n =~ /\A[0-9]+\z/;
-  return $n > 0 ? 1 : 0;
-}
-
 # ---------------------------------------------------------------------------------------------
 # BATV (bouncegen.batv, docs/batv.md): a valid prvs= tag on the recipient the MTA recorded.
-
-=head2 BATV
-
-With C<bouncegen_batv_keys> set, C<bouncegen_batv_hit()> is true when the first
-C<Delivered-To:>, C<X-Original-To:> or C<Envelope-To:> header (the ones the delivery agent
-prepends: Postfix local(8)/virtual(8), Exim) holds a valid, unexpired BATV tag of one of the
-C<bouncegen_batv_domain>s: C<prvs=KDDDSSSSSS=user@domain>, K a key number of the key file, DDD
-the expiry day (days since 1970 modulo 1000) at most C<bouncegen_batv_days> ahead, SSSSSS the
-first three bytes (hex) of HMAC-SHA1 keyed with key K's text over C<K>, C<DDD> and the plain
-address (domain lower-cased), as Exim's C<${prvs...}> computes it. Only our relays know the keys,
-so a valid tag proves that the message answers mail we sent. A key file that cannot be read is
-no evidence (logged once a minute).
-
-=over
-
-=item bouncegen_batv_domain DOMAIN ...
-
-The domains whose envelope senders our relays sign.
-
-=item bouncegen_batv_keys /PATH
-
-The key file (C<bouncegen batv init>): one C<K HEX> line a key; readable by the spamd user.
-
-=item bouncegen_batv_days N
-
-How many days a tag is valid (1 to 30, default 7).
-
-=back
-
-=cut
-
-sub _batv_config {
-  my ($self, $conf) = @_;
-  $conf->{parser}->register_commands([
-    {
-      setting => 'bouncegen_batv_domain',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        my @domains = split(' ', lc($value // ''));
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless @domains;
-        for my $d (@domains) {
-          my $h = _parse_host($d, 0) or return $Mail::SpamAssassin::Conf::INVALID_VALUE;
-          $conf->{bouncegen_batv_domains}->{$h->{name}} = 1;
-        }
-      },
-    },
-    {
-      setting => 'bouncegen_batv_keys',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
-        return $Mail::SpamAssassin::Conf::INVALID_VALUE
-          unless $value =~ m{\A(/[A-Za-z0-9._/-]+)\z} && $value !~ m{(?:\A|/)\.\.(?:/|\z)};
-        $conf->{bouncegen_batv_keys} = Mail::SpamAssassin::Util::untaint_var($1);    # checked above
-      },
-    },
-    {
-      setting => 'bouncegen_batv_days',
-      is_admin => 1,
-      type => $Mail::SpamAssassin::Conf::CONF_TYPE_STRING,
-      code => sub {
-        my ($conf, $key, $value, $line) = @_;
-        return $Mail::SpamAssassin::Conf::MISSING_REQUIRED_VALUE unless defined $value && $value ne '';
-        return $Mail::SpamAssassin::Conf::INVALID_VALUE unless $value =~ /\A([0-9]{1,2})\z/ && $1 >= 1 && $1 <= 30;
-        $conf->{bouncegen_batv_days} = 0 + $1;
-      },
-    },
-  ]);
-}
 
 # {K => secret text} from the key file, re-read when it changes (bouncegen batv rotate).
 sub _batv_keys {
@@ -986,16 +777,12 @@ sub bouncegen_batv_hit {
   return $pms->{bouncegen_batv_hit} = 0 unless @tagged;
   my $keys = eval { $self->_batv_keys($path) };
   if (!$keys) {
-    my $now = time;
-    if ($now - ($self->{bouncegen_batv_warned} // 0) >= WARN_EVERY) {
-      $self->{bouncegen_batv_warned} = $now;
-      Mail::SpamAssassin::Logger::log_message("warn", "bouncegen: batv: $@(no rescue from BATV; logged once a minute)");
-    }
+    (my $why = $@) =~ s/\s+\z//;
+    $self->warn_limited('batv', "batv: $why", '(no rescue from BATV; logged once a minute)');
     return $pms->{bouncegen_batv_hit} = 0;
   }
-  my $days = $conf->{bouncegen_batv_days} // 7;
   for my $t (@tagged) {
-    if (_batv_valid($keys, $conf->{bouncegen_batv_domains} // {}, $days, $t->[1])) {
+    if (_batv_valid($keys, $conf->{bouncegen_batv_domain}, $conf->{bouncegen_batv_days}, $t->[1])) {
       dbg("bouncegen: batv: valid tag in $t->[0]: $t->[1]");
       return $pms->{bouncegen_batv_hit} = 1;
     }
