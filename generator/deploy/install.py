@@ -20,6 +20,7 @@ milter that does not answer, and a failure leaves the old configuration working:
 6. Only then main.cf, validated again; then Postfix reloaded (--reload), or the commands printed.
 
 With a staging --root nothing is started: the units are written to ROOT/etc/systemd/system.
+Steps 4 to 6, and the order of an uninstall, are apply.py's, shared with the relay role (relay.py).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ a failure leaves the relay as it was:
 5. Only then main.cf, validated again; Postfix reloaded (or the commands printed).
 
 Files of the MX role (install.py) and of this role never overlap, so one host can hold both.
+Steps 3 to 5, and the order of an uninstall, are apply.py's, shared with the MX role.
 """
 
 from __future__ import annotations

@@ -233,6 +233,11 @@ def _table(value: Any, key: str, allowed: set[str], problems: _Problems) -> dict
     return value
 
 
+def _optional_table(value: Any, key: str, allowed: set[str], problems: _Problems) -> dict | None:
+    """An optional table [KEY] (as _table), or None when the inventory has none."""
+    return None if value is None else _table(value, key, allowed, problems)
+
+
 def _domain(value: str, key: str, problems: _Problems) -> str | None:
     """A mail domain, checked by email-validator and returned in its ASCII (IDNA) form."""
     try:
@@ -457,10 +462,8 @@ def _points(value: Any, scores: str, p: _Problems) -> float | None:
 
 def _milter(value: Any, p: _Problems) -> MilterSettings:
     """The optional [milter] table; unknown keys and wrong types are problems like elsewhere."""
-    if value is None:
-        return MilterSettings()
-    m = _table(value, "milter", set(MILTER_DEFAULTS), p)
-    if not isinstance(m, dict):
+    m = _optional_table(value, "milter", set(MILTER_DEFAULTS), p)
+    if m is None:
         return MilterSettings()
     out: dict[str, Any] = {}
     for name in ("socket", "relay_socket"):
@@ -527,10 +530,8 @@ def _key_file(t: dict, table: str, what: str, p: _Problems) -> str | None:
 def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | None:
     """The optional [batv] table: domains (a subset of [site] domains) and key_file are required,
     days defaults to 7; exemptions are addresses (local@domain) or domains, matched exactly."""
-    if value is None:
-        return None
-    t = _table(value, "batv", BATV_KEYS, p)
-    if not isinstance(t, dict):
+    t = _optional_table(value, "batv", BATV_KEYS, p)
+    if t is None:
         return None
     before = len(p.lines)
     domains: list[str] = []
@@ -577,10 +578,8 @@ def _batv(value: Any, site_domains: set[str], p: _Problems) -> BatvSettings | No
 
 def _ledger(value: Any, p: _Problems) -> LedgerSettings | None:
     """The optional [ledger] table: store and key_file are required, days defaults to 30."""
-    if value is None:
-        return None
-    t = _table(value, "ledger", LEDGER_KEYS, p)
-    if not isinstance(t, dict):
+    t = _optional_table(value, "ledger", LEDGER_KEYS, p)
+    if t is None:
         return None
     before = len(p.lines)
     store = None
@@ -609,10 +608,8 @@ _SELECTOR = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[
 def _dkim(value: Any, p: _Problems, domains: list[str], base: Path) -> dkim_keys.DkimSettings | None:
     """The optional [dkim] table: one [[dkim.key]] or more (domain, selector, public_key_file,
     read now: a relative path is relative to the inventory's directory), max_age_days."""
-    if value is None:
-        return None
-    t = _table(value, "dkim", DKIM_KEYS, p)
-    if not isinstance(t, dict):
+    t = _optional_table(value, "dkim", DKIM_KEYS, p)
+    if t is None:
         return None
     before = len(p.lines)
     max_age = _whole_number(t, "max_age_days", "dkim.max_age_days", 1, dkim_keys.MAX_AGE_DAYS, "days", p,
