@@ -11,8 +11,11 @@ smtp-sink on 10025 stores what amavis passes on.
   X-Spam-Flag: YES) from one bouncegen verdict at policy.points = 6.31;
 - a bounce of our own mail, proven only by the SQLite ledger, and an ordinary message pass
   without the flag; the plugin reads the ledger inside amavis' processes, as user amavis, and
-  BG_LEDGER_UNAVAIL never fires;
-- install's reading of the levels agrees with Debian's real conf.d.
+  BG_LEDGER_UNAVAIL never fires while the ledger can be read;
+- install's reading of the levels agrees with Debian's real conf.d;
+- during a ledger outage (the SQLite file unreadable for amavis) the forged bounce, which the
+  bounce and the auto-reply family both judge, scores one verdict and BG_LEDGER_UNAVAIL cancels
+  it: even with D_DISCARD it is passed on unmarked, never quarantined.
 Every process is stopped by its PID; the mounts live in the namespace and go with it.
 """
 
@@ -119,6 +122,7 @@ def test_backscatter_is_marked_as_spam(lab):
     head = msg.split(b"\r\n\r\n", 1)[0]
     assert b"\nX-Spam-Flag: YES" in head, (head.decode(errors="replace"), scan)
     assert "BG_BOUNCE=6.31" in scan and "BG_LEDGER_UNAVAIL" not in scan, scan
+    assert "BG_AUTOREPLY" not in scan, scan  # one verdict per message (docs/rules.md)
 
 
 def test_own_domain_id_without_proof_is_marked(lab):
@@ -164,3 +168,26 @@ def test_discarded_when_the_site_chose_it(lab):
     assert any(b"<dsn5.20261123091405@mx.foreign.test>" in gzip.decompress(p.read_bytes()) for p in quarantined)
     msg, scan = _verdict(lab, mail.ordinary(n=6), "grace@foreign.test", "ordinary-after")
     assert b"X-Spam-Flag: YES" not in msg.split(b"\r\n\r\n", 1)[0], scan
+
+
+def test_ledger_outage_never_discards(lab):
+    """The ledger unreadable for amavis (mode 000; amavis restarted so that no process keeps it
+    open) under D_DISCARD (the test above; set again when this test runs alone): the forged bounce
+    gets BG_LEDGER_UNAVAIL, its one verdict is cancelled, and it is delivered unmarked. Before the
+    verdict precedence it scored BG_BOUNCE and BG_AUTOREPLY, 6.31 points were left, and amavis
+    quarantined it: a store outage refused mail for good."""
+    line = "$final_spam_destiny = D_DISCARD;"
+    db = lab.session.path("/var/lib/bouncegen/ledger.db")
+    mode = db.stat().st_mode & 0o7777
+    lab.stop()
+    user = lab.conf("50-user")
+    if line not in user:
+        lab.put_conf("50-user", user.replace("\n1;  # ensure a defined return", f"\n{line}\n1;  # ensure a defined return"))
+    os.chmod(db, 0)
+    try:
+        lab.start()
+        msg, scan = _verdict(lab, mail.forged_dsn(n=7), "", "outage")
+        assert b"X-Spam-Flag: YES" not in msg.split(b"\r\n\r\n", 1)[0], scan
+        assert "BG_LEDGER_UNAVAIL=-6.31" in scan and "BG_BOUNCE=6.31" in scan and "BG_AUTOREPLY" not in scan, scan
+    finally:
+        os.chmod(db, mode)

@@ -182,6 +182,30 @@ def test_a_rule_on_an_unloaded_plugin_fails_the_build(tmp_path):
     assert any("__BG_BAD_RBL: eval:check_rbl()" in p for p in exc.value.problems)
 
 
+def test_verdicts_form_one_precedence_order():
+    assert rules.verdict_precedence(rules.load_families()) == ("BG_CHALLENGE", "BG_VIRUS", "BG_BOUNCE", "BG_AUTOREPLY")
+
+
+def test_a_verdict_that_can_fire_beside_another_fails_the_build(tmp_path):
+    """Two verdicts on one message would score twice, and BG_LEDGER_UNAVAIL cancels only one."""
+    d = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", d)
+    ar = d / "autoreply.toml"
+    ar.write_text(ar.read_text().replace("__BG_AR_ANY && !BG_CHALLENGE && !BG_VIRUS && !BG_BOUNCE && ",
+                                         "__BG_AR_ANY && !BG_CHALLENGE && !BG_VIRUS && "))
+    with pytest.raises(RuleDataError) as exc:
+        rules.load_families(d)
+    assert exc.value.problems == [
+        "autoreply.toml: BG_AUTOREPLY and dsn.toml: BG_BOUNCE: at most one verdict may fire per message, and these "
+        "two can fire together: the lower one's test must exclude the higher (&& !BG_AUTOREPLY or && !BG_BOUNCE)"]
+    # a fifth verdict excludes none: the order is ambiguous, the build fails
+    d2 = _bad_family(tmp_path / "fifth", '[[rule]]\nname = "BG_BAD"\ntype = "meta"\ntest = "__BG_NULL_SENDER && !__BG_RESCUE"\n'
+                               'source = "test"\ndescribe = "bad"\nscore = { block = 5.0, tag = 0.1 }\n')
+    with pytest.raises(RuleDataError) as exc:
+        rules.load_families(d2)
+    assert len(exc.value.problems) == 4 and all("zz_bad.toml: BG_BAD" in p for p in exc.value.problems)
+
+
 @pytest.mark.spamassassin
 @pytest.mark.postfix
 @pytest.mark.slow

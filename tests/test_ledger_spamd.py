@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import quopri
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -21,7 +22,10 @@ from pathlib import Path
 import pytest
 
 from bouncegen.renderer import inventory, render
+from bouncegen.renderer.rules import load_families, verdict_precedence, verdict_scores
 from bouncegen.ledger import create_key_file, open_store
+from bouncegen.milter.service import decide
+from bouncegen.milter.settings import Settings
 from bouncegen.engines.spamd import Spamd
 from support import RedisServer, give_to_spamd, need, spamd_dir
 from test_rescue import (CLIENT, D, EXPOSE_CF, POSTFIX, TOP, attached, auto_reply, base64_attached, base64_headers,
@@ -35,6 +39,18 @@ meta  BGTEST_LEDGER_HIT __BG_LEDGER_HIT
 score BGTEST_LEDGER_HIT 0.001
 """
 RECORDED = "<lunch.77@example.org>"  # the Message-ID of test_rescue's original
+VERDICTS = set(verdict_precedence(load_families()))
+
+
+def _alone(name: str) -> str:
+    """A verdict's test without its precedence terms (&& !BG_X): what the family alone would say."""
+    test = next(r.test for f in load_families() for r in f.rules if r.name == name)
+    return re.sub(r"\s*&&\s*!BG_[A-Z]+\b", "", test)
+
+
+# Test only: whether the bounce and the auto-reply family would each flag a message on their own.
+EXPOSE += "".join(f"meta  {probe} {_alone(name)}\nscore {probe} 0.001\n"
+                  for probe, name in (("BGTEST_DSN_ALONE", "BG_BOUNCE"), ("BGTEST_AR_ALONE", "BG_AUTOREPLY")))
 
 
 class Site:
@@ -252,6 +268,51 @@ def test_sqlite_locked_is_unavailable_not_blocked():
         assert "BG_LEDGER_UNAVAIL" not in hits and "BGTEST_LEDGER_HIT" in hits and "BG_BOUNCE" not in hits
         # the rescue label names the evidence to the milter's decision line (spamd hides __ rules)
         assert "BG_RESCUE_LEDGER" in hits, sorted(hits)
+    finally:
+        site.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_two_family_message_is_cancelled_by_a_ledger_outage():
+    """A forged bounce that the auto-reply family would flag too (Auto-Submitted: auto-replied):
+    it used to score two verdicts, and BG_LEDGER_UNAVAIL cancels exactly one, so an outage still
+    marked it post-queue. Now one verdict fires (the precedence of rules/*.toml): with the store
+    up the message is refused (milter) and marked (spamd); with the store locked its BG_ points
+    cancel to the 0.01 label of BG_ANY_BOUNCE and the milter answers 4xx."""
+    need("spamassassin", "spamd", "spamc")
+    d = spamd_dir("bouncegen-ledger-")
+    site = Site(f"sqlite:{d}/ledger.db", d)
+    message = NULL + "Auto-Submitted: auto-replied\n" + original_with("<never.sent@example.org>", CLIENT)
+    try:
+        site.record(RECORDED)
+        cfg = Settings.load(d / "out" / "milter" / "bouncegen-milter.conf")
+        pol = site.inv.policy
+        ruleset = verdict_scores(load_families(), pol.scores, ledger=True, points=pol.points)  # what the .cf scores
+        points = ruleset["BG_BOUNCE"]
+
+        def bg_points(hits: set[str]) -> float:
+            return sum(ruleset.get(h, 0.0) for h in hits if h.startswith("BG_"))
+
+        # locked before spamd first opens the file (see test_sqlite_locked_is_unavailable_not_blocked)
+        db = sqlite3.connect(str(d / "ledger.db"), isolation_level=None)
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        db.execute("BEGIN EXCLUSIVE")
+        db.execute("INSERT INTO sent VALUES ('held', 1)")
+        try:
+            hits, score = site.check(message)
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        assert "BG_LEDGER_UNAVAIL" in hits and hits & VERDICTS == {"BG_BOUNCE"}, sorted(hits)
+        assert ruleset["BG_BOUNCE"] + ruleset["BG_LEDGER_UNAVAIL"] == 0
+        assert bg_points(hits) == pytest.approx(0.01) and score < 5, (sorted(hits), score)
+        assert decide(tuple(hits), cfg).action == "tempfail"
+        # the store answers again: the unrecorded ID is no evidence, the message is refused
+        hits, score = site.check(message)
+        assert {"BGTEST_DSN_ALONE", "BGTEST_AR_ALONE"} <= hits, sorted(hits)  # both families would flag it
+        assert hits & VERDICTS == {"BG_BOUNCE"}, sorted(hits)
+        assert bg_points(hits) == pytest.approx(points + 0.01) and score >= 5, (sorted(hits), score)
+        assert decide(tuple(hits), cfg).action == "reject"
     finally:
         site.stop()
         shutil.rmtree(d, ignore_errors=True)

@@ -316,6 +316,8 @@ def test_sample_verdict(verdicts, key):
         assert not ours, f"{key}: legitimate mail must get nothing from bouncegen; got {ours}"
     else:
         assert expected in hits, f"{key}: {expected} must fire; bouncegen rules hit: {ours}"
+        # One message, one verdict (the precedence of rules/*.toml): BG_LEDGER_UNAVAIL cancels one.
+        assert hits & set(VERDICTS) == {expected}, f"{key}: more than one verdict: {ours}"
         assert "BG_ANY_BOUNCE" in hits
         assert points >= 5.0, f"{key}: {points} points from {ours}; policy block needs >= 5.0"
 

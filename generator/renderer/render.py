@@ -24,7 +24,7 @@ from ..errors import TemplateError
 from ..resources import data_dir
 from . import escape, lint, netpatterns
 from .inventory import Inventory
-from .rules import Family, cancelled_verdicts, load_families, verdict_scores
+from .rules import Family, cancelled_verdicts, load_families, verdict_precedence, verdict_scores
 
 
 def _relay_role(inv: Inventory) -> bool:
@@ -183,6 +183,7 @@ def context(inv: Inventory, families: tuple[Family, ...]) -> dict:
         "scores": verdict_scores(families, inv.policy.scores, ledger=inv.ledger is not None,
                                  points=inv.policy.points),
         "cancelled_verdicts": cancelled_verdicts(families),
+        "precedence": verdict_precedence(families),
         "relay_milter_socket": inv.milter.relay_socket,
         "relay_milter_postfix_address": postfix_address(inv.milter.relay_socket),
         "relay_milter_socket_dir": socket_dir(inv.milter.relay_socket),

@@ -164,7 +164,67 @@ def load_families(directory: Path | None = None) -> tuple[Family, ...]:
                                     "profile: write a __BG_ rule of our own)")
     if problems:
         raise RuleDataError(problems)
+    problems = _precedence_problems(families)
+    if problems:
+        raise RuleDataError(problems)
     return tuple(families)
+
+
+def _conjuncts(test: str) -> list[str]:
+    """The top-level terms of a meta test joined by ``&&`` (not those inside parentheses)."""
+    terms, depth, start = [], 0, 0
+    for i, ch in enumerate(test):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and test.startswith("&&", i):
+            terms.append(test[start:i].strip())
+            start = i + 2
+    terms.append(test[start:].strip())
+    return terms
+
+
+def _verdicts(families) -> dict[str, tuple[Family, Rule]]:
+    """The family verdicts: scored meta rules that score a whole refusal (THRESHOLD) under "block"."""
+    return {r.name: (f, r) for f in families for r in f.rules
+            if not r.is_sub and r.type == "meta" and (r.score("block") or 0.0) >= THRESHOLD}
+
+
+def _excluded(rule: Rule, verdicts) -> set[str]:
+    return {t[1:].strip() for t in _conjuncts(rule.test) if t.startswith("!") and t[1:].strip() in verdicts}
+
+
+def verdict_precedence(families: tuple[Family, ...]) -> tuple[str, ...]:
+    """The family verdicts, highest precedence first: each excludes (``&& !BG_X``) every verdict
+    above it in the rules data, so at most one verdict fires per message (load_families checks it)."""
+    verdicts = _verdicts(families)
+    return tuple(sorted(verdicts, key=lambda n: (len(_excluded(verdicts[n][1], verdicts)), n)))
+
+
+def _precedence_problems(families) -> list[str]:
+    """At most one verdict per message, by construction: a message is counted under one family,
+    and BG_LEDGER_UNAVAIL, which scores minus one verdict, cancels whatever the ruleset says about
+    it post-queue. Two verdicts that may fire together would score twice and leave a ledger
+    outage marking the message as spam."""
+    verdicts = _verdicts(families)
+    excl = {n: _excluded(r, verdicts) for n, (_, r) in verdicts.items()}
+    problems = []
+    names = sorted(verdicts)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            where = f"{verdicts[a][0].path.name}: {a} and {verdicts[b][0].path.name}: {b}"
+            if b not in excl[a] and a not in excl[b]:
+                problems.append(f"{where}: at most one verdict may fire per message, and these two can fire "
+                                f"together: the lower one's test must exclude the higher (&& !{a} or && !{b})")
+            elif b in excl[a] and a in excl[b]:
+                problems.append(f"{where}: at most one verdict may fire per message, and each excludes the other: "
+                                "only the lower one may exclude the higher")
+    if problems:
+        return problems
+    order = verdict_precedence(families)
+    for i, name in enumerate(order):
+        if excl[name] != set(order[:i]):  # a cycle: A excludes B, B excludes C, C excludes A
+            problems.append(f"{verdicts[name][0].path.name}: {name}: at most one verdict may fire per message: "
+                            f"the exclusions (&& !BG_X) form no single order ({' > '.join(order)})")
+    return problems
 
 
 def rule_names(families: tuple[Family, ...]) -> list[str]:
@@ -185,8 +245,9 @@ def verdict_scores(families: tuple[Family, ...], policy: str, *, ledger: bool = 
     if ledger:
         # Scored by the rescue plugin, not by a family (templates/spamassassin/_rescue.j2): the
         # ledger could not answer for a message with references. Post-queue its negative score
-        # cancels one verdict (an outage never blocks); in the session the milter never counts it
-        # as points but turns a verdict together with it into a 4xx.
+        # cancels the verdict (at most one fires per message: verdict_precedence; an outage never
+        # blocks); in the session the milter never counts it as points but turns a verdict
+        # together with it into a 4xx.
         scores[LEDGER_UNAVAIL] = -max(scores.values())
     return scores
 
