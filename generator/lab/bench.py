@@ -16,7 +16,9 @@ On the same messages, in one run (so that the machine's load is the same for all
 
 ``--only runner|raw`` (with ``--profile`` and ``--repeat``) runs one of the first two alone, set-up
 included, for an outside timer of the whole process (user + system CPU as well as wall):
-``farm-bench -- python -m bouncegen.lab.bench ... --only runner --vs "... --only raw"``.
+``farm-bench --vs "python -m bouncegen.lab.bench ... --only raw" -- python -m bouncegen.lab.bench ...
+--only runner``; ``--runner-spamd`` gives raw spamc a spamd configured as the runner's (ledger
+fixture, signal mirrors), so that only the runner's own work differs (docs/measurements.md).
 
 This is a benchmark to read, not a timed test: machines differ.
 """
@@ -37,6 +39,7 @@ from .. import engines
 from ..engines.postfix_tables import PostfixChecks
 from ..engines.spamd import PRIVATE_CF, PROFILES, Spamd
 from ..renderer import inventory, render
+from ..renderer.rules import load_families
 from ..runner import check
 
 
@@ -51,8 +54,8 @@ def _xargs(files: list[Path], jobs: int, command: str) -> float:
     return dt
 
 
-def raw_spamc(rendered: Path, files: list[Path], jobs: int, profile: str = "full") -> float:
-    with Spamd(rendered / "spamassassin", children=jobs, profile=profile) as d:
+def raw_spamc(rendered: Path, files: list[Path], jobs: int, profile: str = "full", extra_cf: str = "") -> float:
+    with Spamd(rendered / "spamassassin", children=jobs, profile=profile, extra_cf=extra_cf) as d:
         cmd = " ".join(shlex.quote(a) for a in d.spamc_argv()) + ' < "$1" > /dev/null'
         return _xargs(files, jobs, cmd)
 
@@ -104,9 +107,14 @@ def only(args, inv, corpus: Path, samples: list, jobs: int) -> int:
             samples, _ = check.load_samples(corpus, manifest)
         n = len(samples)
         if args.only == "raw":
+            extra_cf = ""
+            if args.runner_spamd:  # the spamd work of the runner's: its ledger fixture and signal mirrors
+                if inv.ledger is not None and (corpus / check.LEDGER_FIXTURE).is_file():
+                    inv, _ = check.fixture_ledger(inv, corpus / check.LEDGER_FIXTURE, scratch / "ledger")
+                extra_cf = check.signal_mirrors(load_families())
             rendered = scratch / "rendered"
             render.write_tree(render.render_files(inv), rendered)
-            seconds = raw_spamc(rendered, [corpus / s.path for s in samples], jobs, args.profile)
+            seconds = raw_spamc(rendered, [corpus / s.path for s in samples], jobs, args.profile, extra_cf)
         else:
             result = check.run(check.Options(inventory=Path(args.inventory), corpus=corpus, manifest=manifest,
                                              jobs=jobs, lint=False, progress=False, profile=args.profile))
@@ -128,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=("runner", "raw"), help="run this one method alone (set-up included)")
     ap.add_argument("--profile", choices=PROFILES, default="lean", help="with --only: spamd's profile (default lean)")
     ap.add_argument("--repeat", type=int, default=1, metavar="N", help="with --only: every message N times")
+    ap.add_argument("--runner-spamd", action="store_true",
+                    help="with --only raw: spamd as the runner configures it (the corpus's ledger fixture, "
+                         "the BGS_ signal mirrors), so that only the runner's own work differs")
     args = ap.parse_args(argv)
 
     jobs = args.jobs or check.default_jobs()
