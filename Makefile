@@ -59,7 +59,7 @@ $(VENV)/.lint-deps: Makefile
 # perlcritic (Debian's libperl-critic-perl, from scripts/install-engines, which CI runs after
 # this) checks the plugins' sources where it is installed; tests/test_sa_plugin.py always does.
 lint: $(BIN)/bouncegen $(VENV)/.lint-deps
-	$(BIN)/ruff check generator
+	$(BIN)/ruff check generator tests scripts
 	$(BIN)/mypy
 	@if command -v perlcritic >/dev/null; then perlcritic --gentle --quiet sa_plugin && echo "perlcritic: sa_plugin/ clean"; \
 	else echo "note: perlcritic not installed (scripts/install-engines): sa_plugin/ not checked here"; fi

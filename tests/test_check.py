@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen.runner import check
 from bouncegen import cli, engines
+from bouncegen.engines.spamd import Spamd
 from bouncegen.lab.site import ONE_RELAY, example_site
 from bouncegen.renderer import inventory, render
-from bouncegen.engines.spamd import Spamd
+from bouncegen.runner import check
 
 pytestmark = [pytest.mark.spamassassin, pytest.mark.postfix]
 

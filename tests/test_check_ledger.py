@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen.ledger import create_key_file, open_store
 from bouncegen.lab.site import MX1, ONE_RELAY, example_site
+from bouncegen.ledger import create_key_file, open_store
 from support import need, run
 
 pytestmark = [pytest.mark.spamassassin, pytest.mark.slow]

@@ -156,7 +156,7 @@ def test_sample_uses_documentation_addresses_and_example_domains(path):
 
 
 @pytest.mark.parametrize("path", [p for p in SAMPLES if category(p).startswith("backscatter/")],
-                         ids=[i for i, p in zip(IDS, SAMPLES) if category(p).startswith("backscatter/")])
+                         ids=[i for i, p in zip(IDS, SAMPLES, strict=True) if category(p).startswith("backscatter/")])
 def test_backscatter_is_addressed_to_one_of_our_users(path):
     msg = parse(path)
     to = str(msg["To"] or "").lower()

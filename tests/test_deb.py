@@ -20,7 +20,6 @@ import pytest
 
 import bouncegen
 from bouncegen import cli
-
 from support import IN_CI, ROOT
 
 pytestmark = pytest.mark.slow

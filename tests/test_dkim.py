@@ -24,10 +24,9 @@ import pytest
 
 from bouncegen import cli, engines
 from bouncegen.errors import InventoryError
-from bouncegen.lab.site import example_site
-from bouncegen.renderer import inventory, render
 from bouncegen.lab.postfix_lab import PostfixLab
-from bouncegen.lab.site import MX1, ONE_RELAY
+from bouncegen.lab.site import MX1, ONE_RELAY, example_site
+from bouncegen.renderer import inventory, render
 from support import need, need_lab
 from test_service import OpenDKIM  # opendkim -f -x CONF on a loopback port, stopped by PID
 from test_smtp import deliver

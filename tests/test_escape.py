@@ -10,7 +10,6 @@ import pytest
 
 from bouncegen import engines
 from bouncegen.renderer import escape
-
 from support import need
 
 HOSTILE = [

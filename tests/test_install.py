@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from support import need, run
 
 from bouncegen import cli, engines
 from bouncegen.deploy import files, install, services as svc, validate
 from bouncegen.renderer import render
 from bouncegen.renderer.inventory import load
+from support import need, run
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "inventory.example.toml"

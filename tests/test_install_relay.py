@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from support import RedisServer, need, need_lab, run
 
 from bouncegen import engines
 from bouncegen.deploy import relay, services as svc
@@ -24,6 +23,7 @@ from bouncegen.lab.postfix_lab import PostfixLab
 from bouncegen.lab.site import MX1, ONE_RELAY, example_site
 from bouncegen.ledger import create_key_file, load_key, open_store
 from bouncegen.renderer import inventory
+from support import RedisServer, need, need_lab, run
 
 RELAY_MAIN_CF = """\
 # smtp1 -- hand-written, keep this comment

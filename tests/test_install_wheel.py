@@ -10,7 +10,6 @@ import sysconfig
 import pytest
 
 import bouncegen
-
 from support import ROOT
 
 

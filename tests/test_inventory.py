@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from bouncegen import cli
-from bouncegen.renderer import inventory
 from bouncegen.errors import InventoryError
+from bouncegen.renderer import inventory
 
 GOOD_SITE = '[site]\ndomains = ["example.org"]\n'
 GOOD_RELAY = '[[relay]]\nhost = "smtp1.out.example.org"\naddresses = ["192.0.2.25"]\n'

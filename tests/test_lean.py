@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen.engines.spamd import stop_group, free_port
+from bouncegen.engines.spamd import free_port, stop_group
 from bouncegen.errors import RuleDataError
 from bouncegen.renderer import inventory, render, rules
 from bouncegen.runner import check

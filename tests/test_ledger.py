@@ -9,14 +9,12 @@ import sqlite3
 import stat
 import subprocess
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from bouncegen.renderer import inventory
 from bouncegen.errors import BouncegenError, InventoryError
-from bouncegen.ledger import (LedgerError, create_key_file, entry_key, load_key, normalise, open_store,
-                              parse_store_url, today)
+from bouncegen.ledger import LedgerError, create_key_file, entry_key, load_key, normalise, open_store, parse_store_url, today
+from bouncegen.renderer import inventory
 from support import ROOT, need
 
 KEY = bytes(range(32))

@@ -13,10 +13,10 @@ import time
 import pytest
 
 from bouncegen import defaults
-from bouncegen.ledger import keys, load_key, maillog, open_store
-from support import run
 from bouncegen.lab.site import MX1, ONE_RELAY, example_site
+from bouncegen.ledger import keys, load_key, maillog, open_store
 from bouncegen.renderer import inventory, render
+from support import run
 
 SITE = example_site(site={"domains": ["example.org"]}, relay=ONE_RELAY, mx=MX1)
 

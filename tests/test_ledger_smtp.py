@@ -13,7 +13,6 @@ stopped by its PID (PostfixLab.stop, RedisServer.stop).
 
 from __future__ import annotations
 
-import dataclasses
 import email
 import shutil
 import sqlite3
@@ -25,7 +24,7 @@ import pytest
 from bouncegen.engines.spamd import Spamd
 from bouncegen.ledger import create_key_file, load_key, open_store
 from support import RedisServer, auto_reply, give_to_spamd, relay_lab, spamd_dir
-from test_smtp import ALICE, FOREIGN, _need_engines, deliver
+from test_smtp import _need_engines, deliver
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 

@@ -10,7 +10,6 @@ below the threshold. Every process started here is stopped by its PID.
 
 from __future__ import annotations
 
-import base64
 import quopri
 import re
 import shutil
@@ -21,15 +20,32 @@ from pathlib import Path
 
 import pytest
 
-from bouncegen.renderer import inventory, render
-from bouncegen.renderer.rules import load_families, verdict_precedence, verdict_scores
+from bouncegen.engines.spamd import Spamd
 from bouncegen.ledger import create_key_file, open_store
 from bouncegen.milter.service import decide
 from bouncegen.milter.settings import Settings
-from bouncegen.engines.spamd import Spamd
+from bouncegen.renderer import inventory, render
+from bouncegen.renderer.rules import load_families, verdict_precedence, verdict_scores
 from support import RedisServer, give_to_spamd, need, spamd_dir
-from test_rescue import (CLIENT, D, EXPOSE_CF, POSTFIX, TOP, attached, auto_reply, base64_attached, base64_headers,
-                         crlf, dsn, forwarded_twice, headers_part, original, plain_bounce, qp_bounce, quoted_reply)
+from test_rescue import (
+    CLIENT,
+    EXPOSE_CF,
+    POSTFIX,
+    TOP,
+    D,
+    attached,
+    auto_reply,
+    base64_attached,
+    base64_headers,
+    crlf,
+    dsn,
+    forwarded_twice,
+    headers_part,
+    original,
+    plain_bounce,
+    qp_bounce,
+    quoted_reply,
+)
 
 pytestmark = [pytest.mark.spamassassin, pytest.mark.slow]
 

@@ -15,10 +15,9 @@ import time
 import pytest
 
 from bouncegen import cli, engines, milter
+from bouncegen.engines.spamd import Spamd, free_port
 from bouncegen.lab.site import example_site
 from bouncegen.renderer import inventory, render
-from bouncegen.engines.spamd import Spamd, free_port
-
 
 
 def site(scores: str = "block", **milter_table) -> str:
@@ -124,7 +123,6 @@ def _need_pymilter():
 
 
 def _start_milter(conf, *extra):
-    import sys
     return subprocess.Popen([sys.executable, "-m", "bouncegen", "milter", "--config", str(conf), *extra],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -133,7 +131,7 @@ def _stop(proc):
     proc.terminate()
     try:
         return proc.communicate(timeout=15)[0].decode()
-    except Exception:
+    except subprocess.TimeoutExpired:
         proc.kill()
         return proc.communicate()[0].decode()
 
@@ -158,7 +156,6 @@ def test_check_passes_with_spamd_and_the_milter_and_fails_on_a_wrong_listener(tm
     if not engines.which("spamd"):
         pytest.fail("spamd missing") if os.environ.get("CI") else pytest.skip("spamd missing")
     _need_pymilter()
-    import time
     port = free_port()
     with Spamd(_conf(tmp_path, port, 1) / "spamassassin") as d:
         conf = _conf(tmp_path, port, d.port) / "milter/bouncegen-milter.conf"
@@ -215,6 +212,7 @@ def test_log_line_format_and_syslog_facility(tmp_path):
     """The decision line as it reaches syslog: facility mail (2), info (6) -> <22>, warning -> <20>;
     tag bouncegen-milter[PID]; the queue ID first."""
     import os
+
     from bouncegen.milter import log
     path = str(tmp_path / "log.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:

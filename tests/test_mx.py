@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import logging
+import os
 import socket
 import threading
 
@@ -251,7 +251,7 @@ def test_rcpt_and_data_events_only_with_batv(cfg):
     protocols = {}
     for kind in (mx.BouncegenMilter, mx.BatvMilter):
         shared = mx.Shared(cfg)
-        Milter.factory = lambda kind=kind: kind(shared)
+        Milter.factory = lambda kind=kind, shared=shared: kind(shared)
         try:
             ctx = MilterContext()
             ctx._negotiate()

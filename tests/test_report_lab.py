@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from bouncegen import batv, report
-from bouncegen.ledger import create_key_file, load_key, open_store
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
 from bouncegen.lab.site import EXAMPLE, MX1, example_site
+from bouncegen.ledger import create_key_file, load_key, open_store
 from bouncegen.renderer import inventory
 from support import auto_reply, give_to_spamd, need, need_lab, run, spamd_dir
 

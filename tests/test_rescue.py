@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from bouncegen import engines
-from bouncegen.renderer import inventory, lint, render
-from bouncegen.errors import TemplateError
 from bouncegen.engines.spamd import Spamd
+from bouncegen.errors import TemplateError
+from bouncegen.renderer import inventory, lint, render
 from support import need  # under CI a missing engine fails, never skips
 
 pytestmark = pytest.mark.spamassassin

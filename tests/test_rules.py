@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from bouncegen import engines
+from bouncegen.engines.spamd import Spamd
 from bouncegen.renderer import inventory
 from bouncegen.renderer.render import render_files, write_tree
 from bouncegen.renderer.rules import load_families
-from bouncegen.engines.spamd import Spamd
 
 pytestmark = pytest.mark.spamassassin
 
@@ -290,7 +290,7 @@ def verdicts(spamd):
     for key, (_, text) in SAMPLES.items():
         jobs[("sample", key)] = text.encode("utf-8")
     with ThreadPoolExecutor(4) as pool:
-        results = dict(zip(jobs, pool.map(spamd.check, jobs.values())))
+        results = dict(zip(jobs, pool.map(spamd.check, jobs.values()), strict=True))
     for key, res in results.items():
         if not res.ok:
             pytest.fail(f"spamc failed for {key}: {res.error}")

@@ -17,18 +17,17 @@ import time
 from pathlib import Path
 
 import pytest
-from support import need, need_lab, wait_for
 
 from bouncegen import engines
 from bouncegen.deploy import install, services as svc
 from bouncegen.engines.spamd import Spamd, free_port
 from bouncegen.errors import LintError
-from bouncegen.lab import mail as samples
-from bouncegen.lab import daemon
+from bouncegen.lab import daemon, mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
 from bouncegen.lab.site import FOREIGN, MX1, ONE_RELAY, example_site
 from bouncegen.milter import health
 from bouncegen.renderer import inventory
+from support import need_lab, wait_for
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 

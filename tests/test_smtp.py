@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from bouncegen.renderer import inventory
 from bouncegen.lab import mail as samples
 from bouncegen.lab.postfix_lab import PostfixLab
-from support import ROOT, need_lab
 from bouncegen.lab.site import FOREIGN, MX1, OUR_RELAY, example_site
+from bouncegen.renderer import inventory
+from support import ROOT, need_lab
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
