@@ -300,9 +300,15 @@ def test_inventory_ledger_errors(name, write_inventory):
     assert_one_error(path, fragment)
 
 
-def test_inventory_ledger_not_a_table(write_inventory):
-    # a top-level key must come before the first table
-    assert_one_error(write_inventory('ledger = "sqlite:/var/l.db"\n' + BASE), "ledger: expected a table")
+@pytest.mark.parametrize("table", ["ledger", "batv", "dkim", "milter"])
+def test_inventory_optional_table_not_a_table(table, write_inventory):
+    # a top-level key must come before the first table; the one problem is said once, without a
+    # "missing" line for each key the table would have needed
+    path = write_inventory(f'{table} = "sqlite:/var/l.db"\n' + BASE)
+    assert_one_error(path, f"{table}: expected a table")
+    with pytest.raises(InventoryError) as exc:
+        inventory.load(path)
+    assert len(exc.value.problems) == 1, exc.value.problems
 
 
 def test_inventory_ledger_good(write_inventory):

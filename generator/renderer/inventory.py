@@ -234,8 +234,12 @@ def _table(value: Any, key: str, allowed: set[str], problems: _Problems) -> dict
 
 
 def _optional_table(value: Any, key: str, allowed: set[str], problems: _Problems) -> dict | None:
-    """An optional table [KEY] (as _table), or None when the inventory has none."""
-    return None if value is None else _table(value, key, allowed, problems)
+    """An optional table [KEY] (as _table), or None when the inventory has none or KEY is not a
+    table: then the one problem says so, without a "missing" line for each of its keys."""
+    if value is None:
+        return None
+    table = _table(value, key, allowed, problems)
+    return table if isinstance(value, dict) else None
 
 
 def _domain(value: str, key: str, problems: _Problems) -> str | None:
