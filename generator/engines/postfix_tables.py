@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 import secrets
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,13 +112,26 @@ class PostfixChecks:
         self.body_limit = int(values.get("body_checks_size_limit") or 0)
         self.queries = self._queries(values)
         self.children = engines.Children()
-        # The marker's token is new for each instance: no message can carry it.
+        # The marker's token is new for each instance: no message can carry it. The tables that
+        # answer it are written once, here, in a directory of this instance's own (never in the
+        # Postfix configuration it reads), so no batch can read one half-written.
         self._mark = f"X-Bouncegen-Mark-{secrets.token_hex(16)}: ".encode()
+        self._mark_dir = tempfile.TemporaryDirectory(prefix="bouncegen-postmap-")
         self._mark_tables: dict[str, str] = {}
+        try:
+            for kind in _PATTERN_TYPES:
+                path = Path(self._mark_dir.name) / f"batch-mark.{kind}"
+                # The marker holds letters, digits, '-', ':' and a space: literal in pcre and regexp alike.
+                path.write_text(f"/^{self._mark.decode()}[0-9]+$/ DUNNO\n")
+                self._mark_tables[kind] = f"{kind}:{path}"
+        except OSError as exc:
+            self._mark_dir.cleanup()
+            raise EngineError(f"postmap batches: cannot write the marker table: {exc}") from None
 
     def close(self) -> None:
         """Stop every postmap still running (the run ends early) and start no more."""
         self.children.stop()
+        self._mark_dir.cleanup()
 
     def __enter__(self) -> "PostfixChecks":
         return self
@@ -197,16 +211,6 @@ class PostfixChecks:
                 pass  # one process per message: a message that breaks postmap fails alone
         return [self.check(m, timeout) for m in messages]
 
-    def _mark_table(self, table: str) -> str:
-        """The private table answering the markers, in the type of ``table`` (pcre or regexp)."""
-        kind = table.partition(":")[0]
-        if kind not in self._mark_tables:
-            path = self.confdir / f"bouncegen-batch-mark.{kind}"
-            # The marker holds letters, digits, '-', ':' and a space: literal in pcre and regexp alike.
-            path.write_text(f"/^{self._mark.decode()}[0-9]+$/ DUNNO\n")
-            self._mark_tables[kind] = f"{kind}:{path}"
-        return self._mark_tables[kind]
-
     def _query_batch(self, q: Query, keys: list[list[bytes]], timeout: float) -> list[list[tuple[str, str]]]:
         """Each message's (key, action) records from one postmap process: ``keys[i]`` are the
         input lines that message i's own process would turn into keys."""
@@ -215,7 +219,7 @@ class PostfixChecks:
             stream.append(self._mark + str(i).encode())
             stream += lines
         data = b"\n".join(stream) + b"\n"
-        argv = [self.postmap, "-c", str(self.confdir), q.flags, "-", q.table, self._mark_table(q.table)]
+        argv = [self.postmap, "-c", str(self.confdir), q.flags, "-", q.table, self._mark_tables[q.table.partition(":")[0]]]
         try:
             proc = self.children.run(argv, data, timeout)
         except (subprocess.TimeoutExpired, OSError):

@@ -159,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
         os.chmod(scratch, 0o755)
         rendered = scratch / "rendered"
         render.write_tree(render.render_files(inv), rendered)
-        pf = PostfixChecks(engines.postfix_config_dir(scratch / "postfix", rendered / "postfix"))
 
         # Raw and runner alternate, and so do the profiles, so that a change in the machine's load
         # during the bench touches all alike; each figure is the mean of its rounds.
@@ -175,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                 runner_s[profile].append(result.seconds_run)
                 print(f"  round {r + 1}, {profile:4}: raw spamc {n / raw_s[profile][-1]:.1f} msg/s, runner "
                       f"{n / runner_s[profile][-1]:.1f} msg/s (set-up {result.seconds_setup:.1f} s)", flush=True)
-        pm_s = postmap_alone(pf, files, jobs)
+        with PostfixChecks(engines.postfix_config_dir(scratch / "postfix", rendered / "postfix")) as pf:
+            pm_s = postmap_alone(pf, files, jobs)
         naive_s = naive(rendered, subset, scratch)
 
     rate = lambda xs: sum(n / x for x in xs) / len(xs)
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runner lean / naive spamassassin -t: {runner['lean'] / naive_rate:6.1f} x")
     print(f"runner full / naive spamassassin -t: {runner['full'] / naive_rate:6.1f} x   (goal >= 15 x)")
     for p in PROFILES:
-        print(f"runner / raw spamc ({p:4})         : {100 * runner[p] / raw[p]:6.1f} %   (goal >= 80 %)")
+        print(f"runner / raw spamc ({p:4})         : {100 * runner[p] / raw[p]:6.1f} %   (goal >= 90 %, #19)")
     print(f"postmap alone / runner lean        : {(n / pm_s) / runner['lean']:6.1f} x")
     return 0
 
