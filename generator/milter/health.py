@@ -23,7 +23,6 @@ in order, each failure one line naming what failed:
 
 from __future__ import annotations
 
-import re
 import socket
 import struct
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from .. import engines
 from ..errors import BouncegenError
-from ..facts import LEDGER_UNAVAIL
+from ..facts import LEDGER_UNAVAIL, LEDGER_UNAVAIL_LOG
 from ..ledger import keys, open_store
 from ..ledger.store import mask_url, parse_store_url
 from .relay import RelaySettings, role
@@ -68,8 +67,6 @@ PROBE = (b"From: bouncegen health check <postmaster@bouncegen.invalid>\r\n"
          b"To: postmaster@bouncegen.invalid\r\nSubject: bouncegen ledger probe\r\n"
          b"Message-ID: <probe.reply@bouncegen.invalid>\r\n"
          b"In-Reply-To: <probe.original@bouncegen.invalid>\r\n\r\nledger probe\r\n")
-# The plugin's warning (sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm, _ledger), as spamd logs it.
-_UNAVAIL_LOG = re.compile(r"bouncegen: ledger (\S+) unavailable: (.*?)(?: \(no rescue from the ledger.*)?$")
 
 
 def ledger_probe(host: str, port: int, timeout: float, *, unit: str = "bouncegen-spamd.service") -> None:
@@ -93,7 +90,7 @@ def _journal_cause(unit: str) -> str:
         return ""
     proc = engines.run([journalctl, "--no-pager", "-q", "-o", "cat", "-u", unit, "-n", "200", "--since", "-10min"])
     for line in reversed(proc.stdout.splitlines()):
-        m = _UNAVAIL_LOG.search(line)
+        m = LEDGER_UNAVAIL_LOG.search(line)
         if m:
             return f"{m.group(1)}: {m.group(2)} (in {unit})"
     return ""

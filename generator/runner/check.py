@@ -41,7 +41,7 @@ from .. import __version__, engines
 from ..engines.postfix_tables import BATCH as PF_BATCH, PostfixChecks, PostfixResult
 from ..engines.spamd import Spamd, SpamdResult
 from ..errors import EngineError, UsageError
-from ..facts import RESCUE_LABELS, THRESHOLD
+from ..facts import LEDGER_UNAVAIL_LOG, RESCUE_LABELS, THRESHOLD
 from ..ledger import keys, open_store
 from ..ledger.maillog import import_logs
 from ..milter.settings import check_rendered
@@ -142,9 +142,6 @@ class Result:
         return 1 if any(r.wrong for r in self.records) else 0
 
 
-# What the rescue plugin logs when a lookup fails (sa_plugin/Mail/SpamAssassin/Plugin/BouncegenRescue.pm, _ledger):
-#   "bouncegen: ledger <store> unavailable: <error> (no rescue from the ledger; ...)"
-_UNAVAIL_LINE = re.compile(r"bouncegen: ledger (\S+) unavailable: (.*?)(?: \(no rescue from the ledger.*)?$")
 # The error text, classified: DBI/DBD::SQLite and TinyRedis messages, and the plugin's own.
 _CAUSES = (
     ("key", re.compile(r"key file|bouncegen_ledger_key|64 hex", re.I),
@@ -163,7 +160,7 @@ def ledger_cause(log_text: str) -> tuple[str, str, str]:
     """(cause, store, error) from the plugin's warnings in spamd's log; cause is "key",
     "permission", "store unreachable" or "unknown" ("" when the log has no such line)."""
     for line in reversed(log_text.splitlines()):
-        m = _UNAVAIL_LINE.search(line)
+        m = LEDGER_UNAVAIL_LOG.search(line)
         if m:
             store = m.group(1)
             err = re.sub(r"\s+at \S+ line \d+\.?", "", m.group(2)).strip()  # Perl's "at FILE line N."
