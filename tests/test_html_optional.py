@@ -3,7 +3,10 @@
 package and how to install it (exit 2), before any work and with nothing written; everything
 else runs. matplotlib's absence is real, not mocked: a child Python whose import system refuses
 matplotlib only (a meta-path finder), running the installed bouncegen. The pages themselves are
-drawn with matplotlib in test_report.py, test_report_lab.py and test_check.py. ~2 s, no engine."""
+drawn with matplotlib in test_report.py, test_report_lab.py and test_check.py. ~2 s, no engine.
+
+pymilter (the [milter] extra; python3-milter) likewise: only `bouncegen milter` needs it, and
+without it that command says so in one line (exit 3, as for a missing engine)."""
 
 from __future__ import annotations
 
@@ -14,24 +17,26 @@ import pytest
 
 from support import ROOT
 
-# Any import of matplotlib or a submodule fails as it does when the package is not installed.
-WITHOUT_MATPLOTLIB = """
+# Any import of the package given first (or a submodule) fails as it does when the package is not
+# installed; the rest of the arguments run as `python -m MODULE ARGS`.
+WITHOUT = """
 import runpy, sys
-class NoMatplotlib:
+blocked = sys.argv[1]
+class Without:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "matplotlib":
+        if name.split(".")[0] == blocked:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
-sys.meta_path.insert(0, NoMatplotlib())
-sys.argv = sys.argv[1:]
+sys.meta_path.insert(0, Without())
+sys.argv = sys.argv[2:]
 runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 ERROR = ("error: --html: the charts need matplotlib, which is not installed: "
          "apt install python3-matplotlib, or pip install 'bouncegen[html]'")
 
 
-def _run(module: str, *args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", WITHOUT_MATPLOTLIB, module, *args], cwd=cwd,
+def _run(module: str, *args: str, cwd, without: str = "matplotlib") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", WITHOUT, without, module, *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -60,3 +65,11 @@ def test_report_without_html_needs_no_matplotlib(tmp_path):
     (tmp_path / "mail.log").write_text("")
     proc = _run("bouncegen", "report", "--json", "mail.log", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith("{"), proc.stderr
+
+
+def test_milter_without_pymilter_is_one_clear_line(tmp_path):
+    proc = _run("bouncegen", "milter", "--config", str(ROOT / "tests/reference/milter/bouncegen-milter.conf"),
+                "--log", "stderr", cwd=tmp_path, without="Milter")
+    assert (proc.returncode, proc.stderr.splitlines()[-1:]) == (
+        3, ["error: bouncegen milter needs pymilter: apt install python3-milter, or pip install 'bouncegen[milter]'"]), proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import EngineError
 from ..milter import health, log, relay
 from ..milter.settings import Settings
 from .common import add_command
@@ -31,17 +32,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # Here, not at the top: mx and relay_milter import pymilter, the optional [milter] extra,
     # which no other command needs (tests/test_layers.py lists these imports and why).
-    if relay.role(args.config) == "relay":  # settings file with role = "relay": record, never refuse
-        relay_settings = relay.RelaySettings.load(args.config)
+    try:
+        if relay.role(args.config) == "relay":  # settings file with role = "relay": record, never refuse
+            relay_settings = relay.RelaySettings.load(args.config)
+            log.setup(args.log, args.syslog_socket)
+            from ..milter import relay_milter
+
+            return relay_milter.run(relay_settings)
+        settings = Settings.load(args.config)  # a bad file: one line, exit 2, before any socket
         log.setup(args.log, args.syslog_socket)
-        from ..milter import relay_milter
+        from ..milter import mx
 
-        return relay_milter.run(relay_settings)
-    settings = Settings.load(args.config)  # a bad file: one line, exit 2, before any socket
-    log.setup(args.log, args.syslog_socket)
-    from ..milter import mx
-
-    return mx.run(settings)
+        return mx.run(settings)
+    except ImportError as exc:
+        if exc.name != "Milter":
+            raise
+        raise EngineError("bouncegen milter needs pymilter: apt install python3-milter, "
+                          "or pip install 'bouncegen[milter]'") from None
 
 
 HELP = "run the SMTP-time milter (SpamAssassin verdict of the ruleset at end of DATA)"
