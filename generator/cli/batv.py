@@ -14,7 +14,7 @@ import argparse
 
 from ..batv import create_key_file, load_keys, rotate_key_file
 from ..renderer.inventory import BatvSettings
-from .common import add_group, add_inventory_command, inventory_table, key_file_dir
+from .common import add_group, add_inventory_command, inventory_table, key_file_path
 
 
 def _settings(path: str) -> BatvSettings:
@@ -22,7 +22,7 @@ def _settings(path: str) -> BatvSettings:
 
 
 def _init(args: argparse.Namespace) -> int:
-    path = key_file_dir(args.inventory, "batv", _settings(args.inventory).key_file)
+    path = key_file_path(args.inventory, "batv", _settings(args.inventory).key_file)
     if path.exists():
         keys = load_keys(path)  # an existing file must at least hold keys
         print(f"{path}: kept ({len(keys.keys)} key(s), key {keys.newest[0]} signs); add one with: bouncegen batv rotate")

@@ -41,7 +41,7 @@ def inventory_table(path: str, table: str, needs: str) -> Any:
     return settings
 
 
-def key_file_dir(path: str, table: str, key_file: str) -> Path:
+def key_file_path(path: str, table: str, key_file: str) -> Path:
     """[TABLE] key_file as a path whose directory exists, or UsageError (no directory is created:
     its owner and mode are the admin's choice)."""
     key_path = Path(key_file)

@@ -20,7 +20,7 @@ from ..ledger import access, keys
 from ..ledger.maillog import import_logs
 from ..ledger.store import Store, open_store
 from ..renderer.inventory import LedgerSettings
-from .common import add_group, add_inventory_command, inventory_table, key_file_dir
+from .common import add_group, add_inventory_command, inventory_table, key_file_path
 
 
 def _settings(path: str) -> LedgerSettings:
@@ -40,7 +40,7 @@ def _day_text(day: int | None) -> str:
 
 def _init(args: argparse.Namespace) -> int:
     led = _settings(args.inventory)
-    key_path = key_file_dir(args.inventory, "ledger", led.key_file)
+    key_path = key_file_path(args.inventory, "ledger", led.key_file)
     if key_path.exists():
         keys.load_key(key_path)  # an existing key must at least be a key
         print(f"{key_path}: key exists, kept (a ledger key is never replaced)")

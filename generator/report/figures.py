@@ -208,7 +208,6 @@ class Figures:
             return min(known)[1]
         return rules[0].removeprefix("BG_").lower() if rules else "other"
 
-
     # -- events (shapes.py) ---------------------------------------------------------------------
     def decision(self, ts: float, g: dict, facts: dict, host: str) -> None:
         bucket, hour = self._tick(ts, host)
